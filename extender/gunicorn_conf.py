@@ -1,0 +1,23 @@
+"""gunicorn settings of the extender, overridable from the environment (`SITE_EXTENDER_*`).
+
+One worker process with threads: the reservations and the node/pod cache live in that process, so
+every request sees the same state (see README, "State and workers").
+"""
+
+from __future__ import annotations
+
+from extender.settings import DEFAULT_PORT, env
+
+bind = [f"{env('HOST', '0.0.0.0')}:{env('PORT', str(DEFAULT_PORT))}"]
+workers = int(env("WORKERS", "1") or 1)
+worker_class = "gthread"
+threads = int(env("THREADS", "4") or 4)
+timeout = int(env("WORKER_TIMEOUT", "30") or 30)
+graceful_timeout = int(env("GRACEFUL_TIMEOUT", "10") or 10)
+keepalive = int(env("KEEPALIVE", "30") or 30)
+accesslog = env("ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = (env("LOG_LEVEL", "info") or "info").lower()
+wsgi_app = "extender.app:create_app()"
+# gunicorn >= 24 opens a control socket under $HOME: not wanted with a read-only root filesystem.
+control_socket_disable = True

@@ -1,0 +1,52 @@
+"""Holds the policy in force. A reload that fails validation keeps the last good policy."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from extender.errors import ConfigError
+from extender.policy import Policy, load_policy
+
+log = logging.getLogger(__name__)
+
+
+class PolicyStore:
+    """The current policy, loaded at start (errors stop the start) and reloadable."""
+
+    def __init__(self, path: str | Path, inventory_dir: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self.inventory_dir = Path(inventory_dir) if inventory_dir else None
+        self._lock = threading.Lock()
+        self._policy = load_policy(self.path, self.inventory_dir)
+        self.loaded_at = time.time()
+        self.last_error: str | None = None
+
+    def current(self) -> Policy:
+        return self._policy
+
+    def reload(self) -> bool:
+        """Load the policy again; on failure keep the one in force and remember why. True if replaced."""
+        with self._lock:
+            try:
+                policy = load_policy(self.path, self.inventory_dir)
+            except ConfigError as exc:
+                self.last_error = str(exc)
+                log.error("policy reload failed, keeping the last good policy: %s", exc)
+                return False
+            self._policy = policy
+            self.loaded_at = time.time()
+            self.last_error = None
+            return True
+
+    def status(self) -> dict[str, object]:
+        policy = self._policy
+        return {
+            "path": str(policy.path),
+            "inventory": str(policy.options.inventory_dir),
+            "sites": len(policy.inventory.sites),
+            "loaded_at": self.loaded_at,
+            "last_reload_error": self.last_error,
+        }

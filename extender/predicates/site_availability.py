@@ -1,0 +1,29 @@
+"""SiteAvailability: the site is known, not Offline/Sellout, and the one asked for by `site_id`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from extender.framework import Candidate, Snapshot, Status
+from extender.model import VMRequest
+
+NAME = "SiteAvailability"
+REASON_UNAVAILABLE = "SiteAvailability: site {site} is {status}"
+REASON_NOT_REQUESTED = "SiteAvailability: the request asks for site {wanted}, this is site {site}"
+
+
+class SiteAvailability:
+    name = NAME
+
+    def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
+        site = candidate.site
+        if request.site_id and request.site_id != site.id:
+            return Status(REASON_NOT_REQUESTED.format(wanted=request.site_id, site=site.id), unresolvable=True)
+        if not site.available:
+            return Status(REASON_UNAVAILABLE.format(site=site.id, status=site.status), unresolvable=True)
+        return None
+
+
+def new(args: Mapping[str, Any]) -> SiteAvailability:
+    return SiteAvailability()

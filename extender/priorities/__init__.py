@@ -1,0 +1,1 @@
+"""Priorities (score plugins): one module each, registered by name in `extender.registry`."""

@@ -1,0 +1,78 @@
+"""The extender service: turns decoded protocol requests into engine calls and engine decisions into
+protocol answers. Knows the wire types and the engine, not HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from extender import engine
+from extender.cluster import ClusterView
+from extender.framework import Snapshot
+from extender.model import NodeRef, node_ref
+from extender.policy_store import PolicyStore
+from extender.wire import (
+    ExtenderArgs,
+    ExtenderFilterResult,
+    HostPriority,
+    NodeList,
+    decode_node_heads,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _SnapshotKey:
+    policy_id: int
+    placements_version: int
+
+
+class Extender:
+    """Filter and prioritize over the current policy and the cluster's placements."""
+
+    def __init__(self, policies: PolicyStore, cluster: ClusterView) -> None:
+        self.policies = policies
+        self.cluster = cluster
+        self._lock = threading.Lock()
+        self._snapshot: tuple[_SnapshotKey, Snapshot] | None = None
+
+    def snapshot(self) -> Snapshot:
+        """The snapshot of the current policy's inventory and placements, rebuilt only on change."""
+        policy = self.policies.current()
+        version, placements = self.cluster.placements()
+        key = _SnapshotKey(id(policy), version)
+        cached = self._snapshot
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with self._lock:
+            snapshot = Snapshot.build(policy.inventory, tuple(placements))
+            self._snapshot = (key, snapshot)
+        return snapshot
+
+    def nodes(self, args: ExtenderArgs) -> list[NodeRef]:
+        """The nodes asked about: from the full NodeList when sent, else resolved by name."""
+        if args.Nodes is not None:
+            return [node_ref(h.metadata.name, h.metadata.labels) for h in decode_node_heads(args.Nodes)]
+        return self.cluster.resolve(args.NodeNames or [])
+
+    def filter(self, args: ExtenderArgs) -> ExtenderFilterResult:
+        nodes = self.nodes(args)
+        decision = engine.filter_nodes(self.policies.current(), self.snapshot(), args.Pod, nodes)
+        result = ExtenderFilterResult(
+            FailedNodes=decision.failed, FailedAndUnresolvableNodes=decision.unresolvable
+        )
+        if args.Nodes is not None:
+            passed = set(decision.passed)
+            items = [raw for raw, node in zip(args.Nodes.items or (), nodes) if node.name in passed]
+            result.Nodes = NodeList(metadata=args.Nodes.metadata, items=items)
+        else:
+            result.NodeNames = decision.passed
+        return result
+
+    def prioritize(self, args: ExtenderArgs) -> list[HostPriority]:
+        scores = engine.prioritize_nodes(self.policies.current(), self.snapshot(), args.Pod, self.nodes(args))
+        return [HostPriority(Host=name, Score=score) for name, score in scores]
+
+    def ready(self) -> dict[str, object]:
+        """Readiness detail: policy loaded and cluster view synced."""
+        return {"policy": self.policies.status(), "cluster_synced": self.cluster.synced()}

@@ -1,0 +1,190 @@
+"""Wire types of the kube-scheduler extender protocol (k8s.io/kube-scheduler/extender/v1).
+
+The Go types carry no json tags, so the wire names are the Go field names. Only the parts of a Pod
+and a Node that the extender reads are declared; everything else is skipped by the decoder. Node
+items of a full NodeList are kept as raw bytes (`msgspec.Raw`) so that passing nodes go back to the
+scheduler byte for byte, unchanged and without a re-encode.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from msgspec import Raw, Struct
+
+MAX_EXTENDER_PRIORITY = 10
+"""`MaxExtenderPriority` of extender/v1: scores on the wire are integers in 0..10."""
+
+
+class WireError(ValueError):
+    """A request body that is not the protocol: answered with HTTP 400 and this message."""
+
+
+# --- Kubernetes objects, as far as the extender reads them -------------------------------------
+
+
+class OwnerReference(Struct, frozen=True):
+    kind: str = ""
+    name: str = ""
+    uid: str = ""
+    controller: bool | None = None
+
+
+class ObjectMeta(Struct, frozen=True):
+    name: str = ""
+    namespace: str = ""
+    uid: str = ""
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    ownerReferences: list[OwnerReference] | None = None
+
+
+class PodSpec(Struct, frozen=True):
+    nodeName: str = ""
+    schedulerName: str = ""
+    priority: int | None = None
+    # Clusters whose API knows VM pods carry the request here (the original global scheduler's fork).
+    virtualMachine: Any = None
+
+
+class PodStatus(Struct, frozen=True):
+    phase: str = ""
+
+
+class Pod(Struct, frozen=True):
+    metadata: ObjectMeta = ObjectMeta()
+    spec: PodSpec = PodSpec()
+    status: PodStatus = PodStatus()
+
+
+class NodeMeta(Struct, frozen=True):
+    name: str = ""
+    labels: dict[str, str] | None = None
+
+
+class NodeHead(Struct, frozen=True):
+    """The few fields of a Node the engine reads."""
+
+    metadata: NodeMeta = NodeMeta()
+
+
+class NodeList(Struct):
+    """A v1.NodeList whose items stay raw bytes (decoded again, lightly, into `NodeHead`)."""
+
+    metadata: Raw = msgspec.field(default_factory=lambda: Raw(b"{}"))
+    items: list[Raw] | None = None
+
+
+# --- Requests --------------------------------------------------------------------------------------
+
+
+class ExtenderArgs(Struct):
+    Pod: Pod
+    Nodes: NodeList | None = None
+    NodeNames: list[str] | None = None
+
+
+class ExtenderBindingArgs(Struct):
+    PodName: str
+    PodNamespace: str
+    PodUID: str
+    Node: str
+
+
+class MetaPod(Struct):
+    UID: str
+
+
+class MetaVictims(Struct):
+    Pods: list[MetaPod] | None = None
+    NumPDBViolations: int = 0
+
+
+class Victims(Struct):
+    Pods: list[Pod] | None = None
+    NumPDBViolations: int = 0
+
+
+class ExtenderPreemptionArgs(Struct):
+    Pod: Pod
+    NodeNameToVictims: dict[str, Victims] | None = None
+    NodeNameToMetaVictims: dict[str, MetaVictims] | None = None
+
+
+# --- Answers ---------------------------------------------------------------------------------------
+
+
+class ExtenderFilterResult(Struct, omit_defaults=False):
+    Nodes: NodeList | None = None
+    NodeNames: list[str] | None = None
+    FailedNodes: dict[str, str] = {}
+    FailedAndUnresolvableNodes: dict[str, str] = {}
+    Error: str = ""
+
+
+class HostPriority(Struct, array_like=False):
+    Host: str
+    Score: int
+
+
+class ExtenderBindingResult(Struct):
+    Error: str = ""
+
+
+class ExtenderPreemptionResult(Struct):
+    NodeNameToMetaVictims: dict[str, MetaVictims] = {}
+
+
+# --- Codec -----------------------------------------------------------------------------------------
+
+_encoder = msgspec.json.Encoder()
+_args_decoder = msgspec.json.Decoder(ExtenderArgs)
+_bind_decoder = msgspec.json.Decoder(ExtenderBindingArgs)
+_preempt_decoder = msgspec.json.Decoder(ExtenderPreemptionArgs)
+_node_decoder = msgspec.json.Decoder(NodeHead)
+
+
+def _decode(decoder: msgspec.json.Decoder, body: bytes, what: str) -> Any:
+    if not body or not body.strip():
+        raise WireError(f"empty body: expected a JSON object ({what})")
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise WireError(f"invalid {what}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise WireError(f"body is not valid JSON: {exc}") from None
+
+
+def decode_extender_args(body: bytes) -> ExtenderArgs:
+    """Decode an `ExtenderArgs` body, raising `WireError` with the field path on any mismatch."""
+    return _decode(_args_decoder, body, "ExtenderArgs")
+
+
+def decode_binding_args(body: bytes) -> ExtenderBindingArgs:
+    return _decode(_bind_decoder, body, "ExtenderBindingArgs")
+
+
+def decode_preemption_args(body: bytes) -> ExtenderPreemptionArgs:
+    return _decode(_preempt_decoder, body, "ExtenderPreemptionArgs")
+
+
+def decode_node_heads(nodes: NodeList) -> list[NodeHead]:
+    """Read name and labels of every raw node item; a bad item is a `WireError` naming its index."""
+    heads: list[NodeHead] = []
+    for index, raw in enumerate(nodes.items or ()):
+        try:
+            head = _node_decoder.decode(raw)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            path = str(exc).replace("`$", f"`$.Nodes.items[{index}]", 1)
+            raise WireError(f"invalid ExtenderArgs: {path}") from None
+        if not head.metadata.name:
+            raise WireError(
+                f"invalid ExtenderArgs: node without a name - at `$.Nodes.items[{index}].metadata.name`"
+            )
+        heads.append(head)
+    return heads
+
+
+def encode(value: Any) -> bytes:
+    return _encoder.encode(value)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from extender.app import create_app
+from extender.settings import Settings
+from tests.server import REPO, Served, serve
+
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+SCHEDULER_FIXTURES = SHARED_FIXTURES / "scheduler"
+POLICY_DIR = REPO / "policy"
+
+
+def load_fixture(relative: str) -> dict:
+    return json.loads((SHARED_FIXTURES / relative).read_text())
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The extender under gunicorn with the default policy and the sample inventory."""
+    with serve(tmp_path_factory.mktemp("server")) as served:
+        yield served
+
+
+@pytest.fixture
+def app():
+    return create_app({"SETTINGS": Settings(policy=POLICY_DIR), "TESTING": True})
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not SCHEDULER_FIXTURES.is_dir():
+        raise pytest.UsageError(f"recorded fixtures not found at {SHARED_FIXTURES}: ../shared must sit beside the repo")
+
+
+__all__ = ["Path", "load_fixture"]
