@@ -5,10 +5,11 @@ protocol answers. Knows the wire types and the engine, not HTTP.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from extender import engine
-from extender.cluster import ClusterView
+from extender.cluster import ClusterView, PlacementSource
 from extender.framework import Snapshot
 from extender.model import NodeRef, node_ref
 from extender.policy_store import PolicyStore
@@ -24,28 +25,30 @@ from extender.wire import (
 @dataclass(frozen=True, slots=True)
 class _SnapshotKey:
     policy_id: int
-    placements_version: int
+    placement_versions: tuple[int, ...]
 
 
 class Extender:
     """Filter and prioritize over the current policy and the cluster's placements."""
 
-    def __init__(self, policies: PolicyStore, cluster: ClusterView) -> None:
+    def __init__(self, policies: PolicyStore, cluster: ClusterView,
+                 sources: Sequence[PlacementSource] = ()) -> None:
         self.policies = policies
         self.cluster = cluster
+        self.sources: tuple[PlacementSource, ...] = (cluster, *sources)
         self._lock = threading.Lock()
         self._snapshot: tuple[_SnapshotKey, Snapshot] | None = None
 
     def snapshot(self) -> Snapshot:
         """The snapshot of the current policy's inventory and placements, rebuilt only on change."""
         policy = self.policies.current()
-        version, placements = self.cluster.placements()
-        key = _SnapshotKey(id(policy), version)
+        answers = [source.placements() for source in self.sources]
+        key = _SnapshotKey(id(policy), tuple(version for version, _ in answers))
         cached = self._snapshot
         if cached is not None and cached[0] == key:
             return cached[1]
         with self._lock:
-            snapshot = Snapshot.build(policy.inventory, tuple(placements))
+            snapshot = Snapshot.build(policy.inventory, tuple(p for _, placed in answers for p in placed))
             self._snapshot = (key, snapshot)
         return snapshot
 
@@ -75,4 +78,8 @@ class Extender:
 
     def ready(self) -> dict[str, object]:
         """Readiness detail: policy loaded and cluster view synced."""
-        return {"policy": self.policies.status(), "cluster_synced": self.cluster.synced()}
+        return {
+            "policy": self.policies.status(),
+            "cluster_synced": self.cluster.synced(),
+            "cluster": self.cluster.stats(),
+        }
