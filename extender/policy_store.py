@@ -21,11 +21,18 @@ class PolicyStore:
         self.inventory_dir = Path(inventory_dir) if inventory_dir else None
         self._lock = threading.Lock()
         self._policy = load_policy(self.path, self.inventory_dir)
+        self.generation = 1
+        """Counts successful loads; keys anything derived from the policy (snapshots)."""
         self.loaded_at = time.time()
         self.last_error: str | None = None
 
     def current(self) -> Policy:
         return self._policy
+
+    def versioned(self) -> tuple[int, Policy]:
+        """(generation, policy), read together."""
+        with self._lock:
+            return self.generation, self._policy
 
     def reload(self) -> bool:
         """Load the policy again; on failure keep the one in force and remember why. True if replaced."""
@@ -37,6 +44,7 @@ class PolicyStore:
                 log.error("policy reload failed, keeping the last good policy: %s", exc)
                 return False
             self._policy = policy
+            self.generation += 1
             self.loaded_at = time.time()
             self.last_error = None
             return True

@@ -24,7 +24,7 @@ from extender.wire import (
 
 @dataclass(frozen=True, slots=True)
 class _SnapshotKey:
-    policy_id: int
+    policy_generation: int
     placement_versions: tuple[int, ...]
 
 
@@ -41,9 +41,9 @@ class Extender:
 
     def snapshot(self) -> Snapshot:
         """The snapshot of the current policy's inventory and placements, rebuilt only on change."""
-        policy = self.policies.current()
+        generation, policy = self.policies.versioned()
         answers = [source.placements() for source in self.sources]
-        key = _SnapshotKey(id(policy), tuple(version for version, _ in answers))
+        key = _SnapshotKey(generation, tuple(version for version, _ in answers))
         cached = self._snapshot
         if cached is not None and cached[0] == key:
             return cached[1]
