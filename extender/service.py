@@ -12,6 +12,7 @@ from extender import engine
 from extender.cluster import ClusterView, PlacementSource
 from extender.framework import Snapshot
 from extender.model import NodeRef, node_ref
+from extender.policy import Policy
 from extender.policy_store import PolicyStore
 from extender.wire import (
     ExtenderArgs,
@@ -39,18 +40,18 @@ class Extender:
         self._lock = threading.Lock()
         self._snapshot: tuple[_SnapshotKey, Snapshot] | None = None
 
-    def snapshot(self) -> Snapshot:
-        """The snapshot of the current policy's inventory and placements, rebuilt only on change."""
+    def view(self) -> tuple[Policy, Snapshot]:
+        """The current policy and the snapshot of its inventory and placements (rebuilt only on change)."""
         generation, policy = self.policies.versioned()
         answers = [source.placements() for source in self.sources]
         key = _SnapshotKey(generation, tuple(version for version, _ in answers))
         cached = self._snapshot
         if cached is not None and cached[0] == key:
-            return cached[1]
+            return policy, cached[1]
         with self._lock:
             snapshot = Snapshot.build(policy.inventory, tuple(p for _, placed in answers for p in placed))
             self._snapshot = (key, snapshot)
-        return snapshot
+        return policy, snapshot
 
     def nodes(self, args: ExtenderArgs) -> list[NodeRef]:
         """The nodes asked about: from the full NodeList when sent, else resolved by name."""
@@ -60,7 +61,7 @@ class Extender:
 
     def filter(self, args: ExtenderArgs) -> ExtenderFilterResult:
         nodes = self.nodes(args)
-        decision = engine.filter_nodes(self.policies.current(), self.snapshot(), args.Pod, nodes)
+        decision = engine.filter_nodes(*self.view(), args.Pod, nodes)
         result = ExtenderFilterResult(
             FailedNodes=decision.failed, FailedAndUnresolvableNodes=decision.unresolvable
         )
@@ -73,7 +74,7 @@ class Extender:
         return result
 
     def prioritize(self, args: ExtenderArgs) -> list[HostPriority]:
-        scores = engine.prioritize_nodes(self.policies.current(), self.snapshot(), args.Pod, self.nodes(args))
+        scores = engine.prioritize_nodes(*self.view(), args.Pod, self.nodes(args))
         return [HostPriority(Host=name, Score=score) for name, score in scores]
 
     def ready(self) -> dict[str, object]:
