@@ -21,3 +21,6 @@ loglevel = (env("LOG_LEVEL", "info") or "info").lower()
 wsgi_app = "extender.app:create_app()"
 # gunicorn >= 24 opens a control socket under $HOME: not wanted with a read-only root filesystem.
 control_socket_disable = True
+# The worker heartbeat file (default: the system temp dir). deploy/ points it at the memory-backed /tmp
+# emptyDir: on a disk-backed directory the heartbeat's fchmod can block the worker.
+worker_tmp_dir = env("WORKER_TMP_DIR")
