@@ -7,14 +7,13 @@ layer decodes, calls one function here and encodes what comes back.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from extender.capacity import flavor_stock
 from extender.errors import VMRequestError
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, Status
 from extender.model import Flavor, NodeRef, VMRequest
 from extender.policy import Policy
-from extender.vmrequest import parse_vm_request, raw_vm_request
+from extender.vmrequest import parse_vm_request, pod_group, raw_vm_request
 from extender.wire import MAX_EXTENDER_PRIORITY, Pod
 
 REASON_UNKNOWN_NODE = "node {node} is not known to the extender's node cache yet"
@@ -33,17 +32,20 @@ class FilterDecision:
 
 
 def read_request(policy: Policy, pod: Pod) -> VMRequest | None:
-    """The pod's VM request, None for a pod that is not a VM pod; `VMRequestError` if malformed."""
+    """The pod's VM request (with the pod's group), None for a pod that is not a VM pod;
+    `VMRequestError` if malformed."""
     annotation = policy.options.vm_annotation
     inventory = policy.inventory
     try:
         data = raw_vm_request(pod, annotation)
         if data is None:
             return None
-        return parse_vm_request(data, inventory.flavor_ids(), inventory.volume_types.keys() or None)
+        request = parse_vm_request(data, inventory.flavor_ids(), inventory.volume_types.keys() or None)
     except VMRequestError as exc:
         source = f"annotation {annotation}" if annotation in (pod.metadata.annotations or {}) else "spec.virtualMachine"
         raise VMRequestError(REASON_BAD_REQUEST.format(source=source, error=exc)) from None
+    group = pod_group(pod)
+    return replace(request, group=group) if group else request
 
 
 def resolve(node: NodeRef, snapshot: Snapshot) -> Candidate | Status:
@@ -57,15 +59,25 @@ def resolve(node: NodeRef, snapshot: Snapshot) -> Candidate | Status:
 
 
 def check(policy: Policy, snapshot: Snapshot, request: VMRequest, node: NodeRef) -> Status | None:
-    """Run every predicate on one node; the first failure is the answer (None: the node passes)."""
+    """Run the predicates on one node in policy order (None: the node passes).
+
+    The first unresolvable failure is the answer. A resolvable one (stock that placements hold) is
+    the answer only when no later predicate fails unresolvably: otherwise preemption would evict
+    pods from a site that still could not take the VM.
+    """
     candidate = resolve(node, snapshot)
     if isinstance(candidate, Status):
         return candidate
+    first: Status | None = None
     for predicate in policy.predicates:
         status = predicate.filter(request, candidate, snapshot)
-        if status is not None:
+        if status is None:
+            continue
+        if status.unresolvable:
             return status
-    return None
+        if first is None:
+            first = status
+    return first
 
 
 def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
@@ -102,6 +114,20 @@ def score_breakdown(policy: Policy, snapshot: Snapshot, request: VMRequest, cand
     }
 
 
+def normalize(breakdowns: Sequence[dict[str, float]]) -> list[dict[str, float]]:
+    """Per priority, scale the candidates' scores so that the best one gets 100 and the others keep
+    their ratio to it (kube-scheduler's `DefaultNormalizeScore`); a priority where every candidate
+    scores 0 stays 0. The wire has only 11 levels: without this, a preference between sites that are
+    all, say, 10..30 on one priority would vanish in the rounding."""
+    if not breakdowns:
+        return []
+    best = {name: max(b[name] for b in breakdowns) for name in breakdowns[0]}
+    return [
+        {name: (score * MAX_PLUGIN_SCORE / best[name] if best[name] > 0 else 0.0) for name, score in b.items()}
+        for b in breakdowns
+    ]
+
+
 def combine(policy: Policy, scores: dict[str, float]) -> int:
     """Weighted mean of the priorities' 0..100 scores, scaled to the wire's integer 0..10."""
     total = policy.total_weight
@@ -112,27 +138,27 @@ def combine(policy: Policy, scores: dict[str, float]) -> int:
 
 
 def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> list[tuple[str, int]]:
-    """One (node, 0..10) per node asked, in order. Non-VM pods and unusable nodes score 0."""
+    """One (node, 0..10) per node asked, in order: each priority's scores normalized over the nodes
+    that pass the predicates (`normalize`), then weighted (`combine`). Non-VM pods and nodes that
+    fail a predicate score 0 (kube-scheduler sends only nodes that passed, but a node may have filled
+    up since, and a site that cannot take the VM must not set the scale for those that can)."""
     try:
         request = read_request(policy, pod)
     except VMRequestError:
         request = None
     if request is None:
         return [(node.name, 0) for node in nodes]
-    result = []
-    for node in nodes:
-        candidate = resolve(node, snapshot)
-        if isinstance(candidate, Status):
-            result.append((node.name, 0))
-        else:
-            result.append((node.name, combine(policy, score_breakdown(policy, snapshot, request, candidate))))
-    return result
+    candidates = [resolve(node, snapshot) for node in nodes]
+    scored = [
+        c for c in candidates
+        if isinstance(c, Candidate) and all(p.filter(request, c, snapshot) is None for p in policy.predicates)
+    ]
+    breakdowns = normalize([score_breakdown(policy, snapshot, request, c) for c in scored])
+    totals = {id(c): combine(policy, b) for c, b in zip(scored, breakdowns)}
+    return [(node.name, totals.get(id(c), 0)) for node, c in zip(nodes, candidates)]
 
 
 def choose_flavor(request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Flavor | None:
     """The most preferred acceptable flavor still in stock at the candidate, if any."""
-    for flavor_id in request.flavors:
-        flavor = snapshot.inventory.flavor(candidate.region, flavor_id)
-        if flavor and flavor_stock(candidate.site, flavor, candidate.usage, snapshot.inventory).left >= 1:
-            return flavor
-    return None
+    found = snapshot.first_in_stock(request.flavors, candidate.site, candidate.region)
+    return found[1] if found else None

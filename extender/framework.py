@@ -7,12 +7,25 @@ with a human reason and whether the failure is unresolvable (no preemption can h
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from extender.capacity import (
+    ANY_TYPE,
+    NO_HOSTS,
+    NOTHING_PLACED,
+    FlavorStock,
+    InventoryIndex,
+    Placed,
+    SiteIndex,
+    flavor_stock,
+    free_share,
+    index_inventory,
+)
 from extender.model import (
     EMPTY_USAGE,
+    Flavor,
     Inventory,
     NodeRef,
     Placement,
@@ -23,6 +36,12 @@ from extender.model import (
 )
 
 MAX_PLUGIN_SCORE = 100
+
+
+def no_args(name: str, args: Mapping[str, object]) -> None:
+    """For the factory of a plugin without options: any arg is a mistake worth a message."""
+    if args:
+        raise ValueError(f"{name} takes no args, got {', '.join(sorted(args))}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +56,9 @@ class Status:
 class Snapshot:
     """The inventory plus everything placed, aggregated the ways the plugins look it up.
 
-    Built once when the inventory or the placements change, never per request.
+    Built once when the inventory or the placements change, never per request: whatever does not
+    depend on the pod being scheduled is computed here, so a predicate call is a few look-ups and
+    some arithmetic.
     """
 
     inventory: Inventory
@@ -45,13 +66,27 @@ class Snapshot:
     eips_by_pool: Mapping[tuple[str, str], int] = field(default_factory=dict)
     """EIPs placed per (region, pool name), all sites of the region together."""
     storage_by_zone: Mapping[tuple[str, str, str], int] = field(default_factory=dict)
-    """Volume GB placed per (region, availability zone, volume type)."""
+    """Volume GB placed per (region, availability zone, volume type), all sites of the zone together."""
+    index: InventoryIndex = field(default_factory=InventoryIndex)
+    """What the inventory alone decides (see `capacity.index_inventory`)."""
+    placed: Mapping[tuple[str, str], Placed] = field(default_factory=dict)
+    """What the placements take per (site id, resource type)."""
+    fullness: Mapping[str, float] = field(default_factory=dict)
+    """Per site, 0..1: mean used share of vCPU and RAM over all its hosts, placements included."""
 
     @classmethod
-    def build(cls, inventory: Inventory, placements: list[Placement] | tuple[Placement, ...] = ()) -> Snapshot:
+    def build(cls, inventory: Inventory, placements: Sequence[Placement] = (),
+              previous: Snapshot | None = None) -> Snapshot:
+        """Aggregate `placements` over `inventory`. `previous` (the last snapshot) lends its inventory
+        index when the inventory is the same object, so a placement change does not re-index."""
+        if previous is not None and previous.inventory is inventory:
+            index = previous.index
+        else:
+            index = index_inventory(inventory)
         by_site = summarize(placements)
         eips: dict[tuple[str, str], int] = {}
         storage: dict[tuple[str, str, str], int] = {}
+        placed: dict[tuple[str, str], Placed] = {}
         for site_id, usage in by_site.items():
             site = inventory.sites.get(site_id)
             if site is None:
@@ -62,10 +97,52 @@ class Snapshot:
             for volume_type, size in usage.storage.items():
                 zkey = (site.region, site.az, volume_type)
                 storage[zkey] = storage.get(zkey, 0) + size
-        return cls(inventory=inventory, by_site=by_site, eips_by_pool=eips, storage_by_zone=storage)
+            _take(placed, site, index.sites[site_id], usage, inventory)
+        fullness = {}
+        for site_id, site_index in index.sites.items():
+            pool = site_index.capacity.get(ANY_TYPE, NO_HOSTS)
+            taken = placed.get((site_id, ANY_TYPE), NOTHING_PLACED)
+            free = (free_share(pool.cpu_free - taken.vcpus, pool.cpu_total)
+                    + free_share(pool.mem_free - taken.ram, pool.mem_total)) / 2
+            fullness[site_id] = 1.0 - free if pool.hosts else 0.0
+        return cls(inventory=inventory, by_site=by_site, eips_by_pool=eips, storage_by_zone=storage,
+                   index=index, placed=placed, fullness=fullness)
 
     def usage(self, site_id: str) -> SiteUsage:
         return self.by_site.get(site_id, EMPTY_USAGE)
+
+    def flavor_stock(self, site: Site, flavor: Flavor) -> FlavorStock:
+        """How many VMs of `flavor` the site can still take."""
+        rtype = flavor.resource_type
+        return flavor_stock(
+            self.index.capacity(site.id, rtype),
+            self.placed.get((site.id, rtype), NOTHING_PLACED),
+            flavor,
+            site.max_count,
+            self.usage(site.id).vms,
+        )
+
+    def first_in_stock(self, flavors: Sequence[str], site: Site, region: str) -> tuple[int, Flavor] | None:
+        """(rank, flavor) of the most preferred of `flavors` offered in `region` with stock left."""
+        for rank, flavor_id in enumerate(flavors):
+            flavor = self.inventory.flavor(region, flavor_id)
+            if flavor is not None and self.flavor_stock(site, flavor).left >= 1:
+                return rank, flavor
+        return None
+
+
+def _take(placed: dict[tuple[str, str], Placed], site: Site, index: SiteIndex, usage: SiteUsage,
+          inventory: Inventory) -> None:
+    """Take each placement off every resource type that shares a host with its own (all types when
+    its flavor is unknown in the region or no host of the site serves its type)."""
+    every = frozenset(index.capacity)
+    for placement in usage.placements:
+        flavor = inventory.flavor(site.region, placement.flavor_id)
+        types = index.overlaps.get(flavor.resource_type) if flavor else None
+        for rtype in types or every:
+            key = (site.id, rtype)
+            known = placed.get(key, NOTHING_PLACED)
+            placed[key] = Placed(known.count + 1, known.vcpus + placement.vcpus, known.ram + placement.ram)
 
 
 @dataclass(frozen=True, slots=True)

@@ -164,8 +164,31 @@ class LabelSelectorRequirement:
 
 @dataclass(frozen=True, slots=True)
 class LabelSelector:
+    """A Kubernetes label selector (`matchLabels` and `matchExpressions`, all ANDed)."""
+
     match_labels: Mapping[str, str] = field(default_factory=_empty)
     match_expressions: tuple[LabelSelectorRequirement, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return not self.match_labels and not self.match_expressions
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        """Kubernetes semantics: `In`/`NotIn` on the value, `Exists`/`DoesNotExist` on the key."""
+        for key, value in self.match_labels.items():
+            if labels.get(key) != value:
+                return False
+        for r in self.match_expressions:
+            present = r.key in labels
+            if r.operator == "In" and not (present and labels[r.key] in r.values):
+                return False
+            if r.operator == "NotIn" and present and labels[r.key] in r.values:
+                return False
+            if r.operator == "Exists" and not present:
+                return False
+            if r.operator == "DoesNotExist" and present:
+                return False
+        return True
 
 
 CENTRALIZE = "centralize"
@@ -189,6 +212,8 @@ class VMRequest:
     domain_id: str = ""
     stack_affinity: LabelSelector | None = None
     stack_antiaffinity: LabelSelector | None = None
+    group: str = ""
+    """The group of the pod that asks (`vmrequest.pod_group`), for the locality strategy."""
 
 
 # --- What is placed ----------------------------------------------------------------------------------
@@ -207,7 +232,9 @@ class Placement:
     need_eip: bool = False
     storage: Mapping[str, int] = field(default_factory=_empty)
     group: str = ""
+    """The pod's group: `vmrequest.pod_group(pod)`."""
     labels: Mapping[str, str] = field(default_factory=_empty)
+    """The pod's labels, matched by the stack (anti-)affinity of later requests."""
 
 
 @dataclass(slots=True)

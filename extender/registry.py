@@ -10,9 +10,17 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from extender.framework import FilterPlugin, ScorePlugin
+from extender.predicates import (
+    eip_availability,
+    exclusive_site,
+    location_and_operator,
+    region_and_az,
+    site_availability,
+    volume,
+)
 from extender.predicates import flavor as flavor_predicate
-from extender.predicates import region_and_az, site_availability
 from extender.priorities import flavor as flavor_priority
+from extender.priorities import locality_strategy, site_resources_least_allocated, stack_affinity
 
 Factory = Callable[[Mapping[str, Any]], Any]
 
@@ -36,8 +44,12 @@ def predicate_registry() -> Registry:
     return Registry(
         {
             site_availability.NAME: site_availability.new,
+            location_and_operator.NAME: location_and_operator.new,
             region_and_az.NAME: region_and_az.new,
             flavor_predicate.NAME: flavor_predicate.new,
+            volume.NAME: volume.new,
+            eip_availability.NAME: eip_availability.new,
+            exclusive_site.NAME: exclusive_site.new,
         }
     )
 
@@ -47,6 +59,9 @@ def priority_registry() -> Registry:
     return Registry(
         {
             flavor_priority.NAME: flavor_priority.new,
+            site_resources_least_allocated.NAME: site_resources_least_allocated.new,
+            locality_strategy.NAME: locality_strategy.new,
+            stack_affinity.NAME: stack_affinity.new,
         }
     )
 

@@ -49,7 +49,10 @@ class Extender:
         if cached is not None and cached[0] == key:
             return policy, cached[1]
         with self._lock:
-            snapshot = Snapshot.build(policy.inventory, tuple(p for _, placed in answers for p in placed))
+            previous = self._snapshot[1] if self._snapshot else None
+            snapshot = Snapshot.build(
+                policy.inventory, tuple(p for _, placed in answers for p in placed), previous=previous
+            )
             self._snapshot = (key, snapshot)
         return policy, snapshot
 

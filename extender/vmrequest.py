@@ -17,6 +17,7 @@ from msgspec import Meta, Struct, field
 
 from extender.errors import VMRequestError
 from extender.model import (
+    GROUP_LABEL,
     LOCAL_STRATEGIES,
     VM_ANNOTATION,
     GeoLocation,
@@ -171,3 +172,20 @@ def parse_vm_request(
         stack_affinity=_label_selector(vm.stack_affinity, "stack_affinity"),
         stack_antiaffinity=_label_selector(vm.stack_antiaffinity, "stack_antiaffinity"),
     )
+
+
+def pod_group(pod: Pod) -> str:
+    """The group a pod belongs to for the locality strategy: its label `site-extender.io/group`,
+    else the uid of its controller (the owner reference with `controller: true`), else "".
+
+    The label wins because it is the user's explicit word and survives a Deployment rollout, which
+    replaces the controlling ReplicaSet (and so its uid). The same function fills `Placement.group`
+    for bound pods, so the pod being scheduled and those already placed compare alike.
+    """
+    group = (pod.metadata.labels or {}).get(GROUP_LABEL)
+    if group:
+        return group
+    for owner in pod.metadata.ownerReferences or ():
+        if owner.controller and owner.uid:
+            return owner.uid
+    return ""

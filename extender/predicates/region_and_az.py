@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from extender.framework import Candidate, Snapshot, Status
+from extender.framework import Candidate, Snapshot, Status, no_args
 from extender.model import VMRequest
 
 NAME = "RegionAndAZ"
@@ -31,4 +31,5 @@ class RegionAndAZ:
 
 
 def new(args: Mapping[str, Any]) -> RegionAndAZ:
+    no_args(NAME, args)
     return RegionAndAZ()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from extender.framework import Candidate, Snapshot, Status
+from extender.framework import Candidate, Snapshot, Status, no_args
 from extender.model import VMRequest
 
 NAME = "SiteAvailability"
@@ -26,4 +26,5 @@ class SiteAvailability:
 
 
 def new(args: Mapping[str, Any]) -> SiteAvailability:
+    no_args(NAME, args)
     return SiteAvailability()

@@ -1,12 +1,14 @@
-"""Flavor: the preference rank of the best flavor in stock at the site (first choice scores highest)."""
+"""Flavor: the preference rank of the best flavor in stock at the site (first choice scores highest).
+
+With n acceptable flavors, the k-th (0-based) scores 100 × (n − k) / n; no flavor in stock scores 0.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from extender.capacity import flavor_stock
-from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot
+from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
 from extender.model import VMRequest
 
 NAME = "Flavor"
@@ -16,13 +18,13 @@ class FlavorPriority:
     name = NAME
 
     def score(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> float:
+        found = snapshot.first_in_stock(request.flavors, candidate.site, candidate.region)
+        if found is None:
+            return 0.0
         count = len(request.flavors)
-        for rank, flavor_id in enumerate(request.flavors):
-            flavor = snapshot.inventory.flavor(candidate.region, flavor_id)
-            if flavor and flavor_stock(candidate.site, flavor, candidate.usage, snapshot.inventory).left >= 1:
-                return MAX_PLUGIN_SCORE * (count - rank) / count
-        return 0.0
+        return MAX_PLUGIN_SCORE * (count - found[0]) / count
 
 
 def new(args: Mapping[str, Any]) -> FlavorPriority:
+    no_args(NAME, args)
     return FlavorPriority()

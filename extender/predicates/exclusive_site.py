@@ -1,0 +1,50 @@
+"""ExclusiveSite: a site whose attribute `exclusive_domains` lists domains (comma separated) takes only
+requests whose `domain_id` is one of them; other sites take every request.
+
+A request without a `domain_id` belongs to no domain, so an exclusive site refuses it. The
+attribute is the inventory's: failures are unresolvable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from extender.framework import Candidate, Snapshot, Status, no_args
+from extender.model import VMRequest
+
+NAME = "ExclusiveSite"
+ATTRIBUTE = "exclusive_domains"
+REASON_NO_DOMAIN = "ExclusiveSite: site {site} is exclusive to domains {domains}, the request names no domain_id"
+REASON_OTHER_DOMAIN = "ExclusiveSite: site {site} is exclusive to domains {domains}, not to domain {domain}"
+
+
+def exclusive_domains(attributes: Mapping[str, str]) -> frozenset[str]:
+    """The domains of the site's `exclusive_domains` attribute; empty when the site is not exclusive."""
+    return _parse(attributes.get(ATTRIBUTE, ""))
+
+
+@lru_cache(maxsize=1024)
+def _parse(value: str) -> frozenset[str]:
+    return frozenset(d.strip() for d in value.split(",") if d.strip())
+
+
+class ExclusiveSite:
+    name = NAME
+
+    def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
+        site = candidate.site
+        domains = exclusive_domains(site.attributes)
+        if not domains or request.domain_id in domains:
+            return None
+        listed = ", ".join(sorted(domains))
+        if not request.domain_id:
+            return Status(REASON_NO_DOMAIN.format(site=site.id, domains=listed), unresolvable=True)
+        return Status(REASON_OTHER_DOMAIN.format(site=site.id, domains=listed, domain=request.domain_id),
+                      unresolvable=True)
+
+
+def new(args: Mapping[str, Any]) -> ExclusiveSite:
+    no_args(NAME, args)
+    return ExclusiveSite()

@@ -1,0 +1,68 @@
+"""Volume: for each requested volume type, the pools of that type in the site's availability zone can
+still provision the requested GB: Σ pool ceiling − already placed ≥ requested.
+
+The ceiling of a pool (`capacity.pool_ceiling`) follows Cinder's capacity filter rather than the bare
+`total × max_over_subscription_ratio − provisioned`:
+- `reserved_percentage` (a percentage of the total, 0..100, as Cinder reports it) is held back by the
+  operator for the backend's own use: it comes off the total before anything else.
+- Over-subscription only exists for thin pools: a pool without `thin_provisioning_support`, or with a
+  ratio below 1, allocates every GB for real, so its ratio counts as 1 (Cinder ignores the ratio
+  there too).
+So thin: total × (1 − reserved/100) × ratio − provisioned; thick: total × (1 − reserved/100) −
+provisioned. With reserved 0 and a thin pool this is exactly the issue's formula. `free_capacity_gb`
+is not used: it is a moment's reading of the backend, while provisioned + placed is the accounting
+this extender keeps, and the pools of a zone are summed as one (a VM's volumes may land in any).
+
+Volume usage is shared by every site of the zone (`Snapshot.storage_by_zone`). Unresolvable when the
+zone has no pool of the type or the request exceeds the ceiling even with nothing placed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from extender.capacity import number, volume_stock
+from extender.framework import Candidate, Snapshot, Status, no_args
+from extender.model import VMRequest
+
+NAME = "Volume"
+REASON_NO_POOL = "Volume: no {volume_type} pool in {region}/{zone} (site {site})"
+REASON_SHORT = (
+    "Volume: {volume_type} has {left} GB left in {region}/{zone} for {site} (capacity {capacity}, placed {placed}),"
+    " the request wants {wanted}"
+)
+
+
+class Volume:
+    name = NAME
+
+    def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
+        if not request.storage:
+            return None
+        site = candidate.site
+        region, zone = site.region, site.az  # the inventory's zone: pools and placements are keyed by it
+        reasons = []
+        unresolvable = False
+        for volume_type, wanted in request.storage.items():
+            capacity = snapshot.index.volumes.get((region, zone, volume_type))
+            if capacity is None:
+                reasons.append(REASON_NO_POOL.format(volume_type=volume_type, region=region, zone=zone, site=site.id))
+                unresolvable = True
+                continue
+            stock = volume_stock(capacity, snapshot.storage_by_zone.get((region, zone, volume_type), 0))
+            if stock.left_gb >= wanted:
+                continue
+            unresolvable = unresolvable or stock.capacity_gb < wanted
+            reasons.append(REASON_SHORT.format(
+                volume_type=volume_type, left=number(max(0.0, stock.left_gb)), region=region, zone=zone,
+                site=site.id, capacity=number(stock.capacity_gb), placed=stock.placed_gb, wanted=wanted,
+            ))
+        if not reasons:
+            return None
+        return Status("; ".join(reasons), unresolvable=unresolvable)
+
+
+def new(args: Mapping[str, Any]) -> Volume:
+    no_args(NAME, args)
+    return Volume()

@@ -1,0 +1,40 @@
+"""StackAffinity: the request's `stack_affinity` / `stack_antiaffinity` label selectors against the
+labels of the VMs already placed at the site (`Placement.labels`).
+
+As the global scheduler scored it: affinity is 100 when some placed VM matches the affinity selector
+(else 0), anti-affinity is 0 when some placed VM matches the anti-affinity selector (else 100); the
+score is their mean. An absent or empty selector selects nothing, so a request without selectors
+scores 50 everywhere (no preference), one that only wants to avoid a stack scores 50 or 0, one that
+only seeks a stack 100 or 50.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
+from extender.model import LabelSelector, Placement, VMRequest
+
+NAME = "StackAffinity"
+
+
+def _any_match(selector: LabelSelector | None, placements: list[Placement]) -> bool:
+    if selector is None or selector.empty:
+        return False
+    return any(selector.matches(p.labels) for p in placements)
+
+
+class StackAffinity:
+    name = NAME
+
+    def score(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> float:
+        placements = candidate.usage.placements
+        affinity = MAX_PLUGIN_SCORE if _any_match(request.stack_affinity, placements) else 0
+        anti = 0 if _any_match(request.stack_antiaffinity, placements) else MAX_PLUGIN_SCORE
+        return (affinity + anti) / 2
+
+
+def new(args: Mapping[str, Any]) -> StackAffinity:
+    no_args(NAME, args)
+    return StackAffinity()

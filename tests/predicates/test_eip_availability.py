@@ -1,0 +1,71 @@
+"""EipAvailability: size − used − placed ≥ 1 in the pool of the site's region named by its eip_type_name;
+placements at every site of the region drawing from that pool count."""
+
+from __future__ import annotations
+
+import pytest
+
+from extender.framework import Status
+from extender.predicates import eip_availability
+from tests.builders import (
+    candidate,
+    make_eip_pool,
+    make_inventory,
+    make_placement,
+    make_request,
+    make_site,
+    make_snapshot,
+)
+
+S1 = make_site("s1", az="z1", eip="r1-bgp")
+S2 = make_site("s2", az="z2", eip="r1-bgp")  # same region, same pool
+S3 = make_site("s3", az="z3", eip="r1-static")  # same region, another pool
+
+
+def eips(site: str, n: int) -> list:
+    return [make_placement(site=site, eip=True) for _ in range(n)]
+
+
+CASES = [
+    pytest.param(False, 10, 10, [], None, id="not-needed"),
+    pytest.param(True, 10, 9, [], None, id="one-left"),
+    # 10 − 7 − 3 = 0, placed at s1 itself
+    pytest.param(True, 10, 7, eips("s1", 3),
+                 Status("EipAvailability: pool r1-bgp of r1 has 0 left for s1 (size 10, used 7, placed 3)"), id="placed-here"),
+    # 10 − 8 − 2 = 0, placed at s2 which shares the pool
+    pytest.param(True, 10, 8, eips("s2", 2),
+                 Status("EipAvailability: pool r1-bgp of r1 has 0 left for s1 (size 10, used 8, placed 2)"),
+                 id="placed-at-sibling-site"),
+    # placements at s3 draw from r1-static: r1-bgp keeps 10 − 8 = 2
+    pytest.param(True, 10, 8, eips("s3", 5), None, id="other-pool-placements"),
+    # placements without needEIP take none
+    pytest.param(True, 10, 9, [make_placement(site="s1")], None, id="placement-without-eip"),
+    pytest.param(True, 10, 10, [],
+                 Status("EipAvailability: pool r1-bgp of r1 has 0 left for s1 (size 10, used 10, placed 0)", True),
+                 id="exhausted-in-inventory"),
+]
+
+
+@pytest.mark.parametrize(("need", "size", "used", "placements", "expected"), CASES)
+def test_eip_availability(need, size, used, placements, expected) -> None:
+    inventory = make_inventory(sites=[S1, S2, S3], eip_pools=[make_eip_pool("r1-bgp", size, used),
+                                                               make_eip_pool("r1-static", 5, 0)])
+    snapshot = make_snapshot(inventory, placements)
+
+    assert eip_availability.new({}).filter(make_request(need_eip=need), candidate(snapshot), snapshot) == expected
+
+
+@pytest.mark.parametrize(
+    ("eip", "pools", "expected"),
+    [
+        pytest.param("", [make_eip_pool()], "EipAvailability: site s1 names no EIP pool (eip_type_name is empty)",
+                     id="no-pool-named"),
+        pytest.param("r1-bgp", [make_eip_pool(region="r2")], "EipAvailability: region r1 has no EIP pool r1-bgp (site s1)",
+                     id="pool-of-another-region"),
+    ],
+)
+def test_eip_pool_missing_is_unresolvable(eip, pools, expected) -> None:
+    snapshot = make_snapshot(make_inventory(sites=[make_site(eip=eip)], eip_pools=pools))
+
+    assert eip_availability.new({}).filter(make_request(need_eip=True), candidate(snapshot), snapshot) == Status(
+        expected, unresolvable=True)
