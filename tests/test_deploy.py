@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -103,6 +104,32 @@ def test_kustomization_renders(directory: Path) -> None:
     assert kinds.count("Deployment") == 1
     assert {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
             "ConfigMap", "PodDisruptionBudget", "NetworkPolicy"} <= set(kinds)
+
+
+API_SCHEMAS = [(DEPLOY, "1.36.0"), (DEPLOY, "1.25.0"), (DEPLOY / "legacy", "1.25.0")]
+"""The legacy overlay targets 1.21-1.22, whose schemas kubernetes-validate no longer ships; 1.25 is its
+oldest, and the kinds and fields used here are the same there."""
+
+
+@pytest.mark.parametrize(("directory", "version"), API_SCHEMAS,
+                         ids=[f"{d.relative_to(REPO)}@{v}" for d, v in API_SCHEMAS])
+def test_rendered_objects_fit_the_kubernetes_api_schema(directory: Path, version: str) -> None:
+    """Strict OpenAPI schemas of that Kubernetes version: a misspelt or unknown field fails."""
+    for obj in render(directory):
+        kubernetes_validate.validate(obj, version, strict=True)
+
+
+@pytest.mark.parametrize("path", sorted((DEPLOY / "examples").glob("*.yaml")), ids=lambda p: p.name)
+def test_examples_fit_the_kubernetes_api_schema(path: Path) -> None:
+    for obj in yaml.safe_load_all(path.read_text()):
+        kubernetes_validate.validate(obj, "1.36.0", strict=True)
+
+
+def test_schema_validation_catches_a_misspelt_field(objects) -> None:
+    dep = copy.deepcopy(deployment(objects))
+    dep["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFileSystem"] = True
+    with pytest.raises(kubernetes_validate.ValidationError, match="readOnlyRootFileSystem"):
+        kubernetes_validate.validate(dep, "1.36.0", strict=True)
 
 
 def test_objects_live_in_the_namespace_except_the_kube_system_binding(objects) -> None:
