@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from extender.predicates.region_and_az import REASON_REGION
 from extender.settings import DEFAULT_PORT
 from tests.conftest import POLICY_DIR
 from tests.deploy_support import (
@@ -168,6 +169,7 @@ def test_inventory_env_points_at_the_inventory_configmap_holding_every_inventory
     cm = configmap_of_mount(objects, EXTENDER_CONTAINER, env["SITE_EXTENDER_INVENTORY"])
     assert env["SITE_EXTENDER_INVENTORY"] == "/etc/site-extender/inventory"
     files = {p.name: p.read_text() for p in (POLICY_DIR / "inventory").iterdir() if p.is_file()}
+    assert sorted(cm["data"]) == sorted(files), "policy/kustomization.yaml must list every file of policy/inventory/"
     assert cm["data"] == files
 
 
@@ -472,7 +474,7 @@ def test_example_vm_is_placed_in_region1_by_the_extender(client, name: str, pod:
     assert result["Error"] == ""
     assert sorted(result["NodeNames"]) == ["site1", "site2"]
     assert result["FailedAndUnresolvableNodes"] == {
-        "site3": "RegionAndAZ: site site3 is in region region2, the request wants region1"}
+        "site3": REASON_REGION.format(site="site3", region="region2", wanted="region1")}
 
 
 # --- legacy (before 1.23) ------------------------------------------------------------------------
