@@ -311,4 +311,27 @@ def write_configmap_volume(directory: Path, data: Mapping[str, str]) -> None:
         (directory / key).symlink_to(Path("..data") / key)
 
 
+# --- a read-only root filesystem, as readOnlyRootFilesystem gives -----------------------------------
+
+_READ_ONLY_ROOT = """
+mount -o remount,ro,bind / || exit 99
+while [ "$1" != -- ]; do mount -t tmpfs -o size=16m tmpfs "$1" || exit 98; shift; done
+shift
+exec "$@"
+"""
+_NAMESPACE = ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c"]
+
+
+def read_only_root(writable: Iterable[Path]) -> list[str]:
+    """A command prefix that runs the rest in a private mount namespace where / is read-only and each
+    `writable` directory (which must exist) is a fresh tmpfs, like an emptyDir with medium Memory.
+    Skips the test where mount namespaces are not allowed (they need root)."""
+    probe = None
+    if shutil.which("unshare"):
+        probe = subprocess.run([*_NAMESPACE, "mount -o remount,ro,bind / && ! test -w /"], capture_output=True)
+    if probe is None or probe.returncode != 0:
+        pytest.skip("cannot make a read-only mount namespace here (needs unshare and root)")
+    return [*_NAMESPACE, _READ_ONLY_ROOT, "sh", *map(str, writable), "--"]
+
+
 __all__ = ["REPO"]

@@ -7,7 +7,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +47,9 @@ class Served:
 
 @contextmanager
 def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str = "/healthz",
-          timeout: float = 20.0) -> Iterator[Served]:
-    """Start `gunicorn -c python:extender.gunicorn_conf` with `env` on top of the defaults."""
+          timeout: float = 20.0, wrap: Sequence[str] = ()) -> Iterator[Served]:
+    """Start `gunicorn -c python:extender.gunicorn_conf` with `env` on top of the defaults; `wrap`
+    is a command that runs it (e.g. in a mount namespace)."""
     port = free_port()
     log_path = tmp_path / f"gunicorn-{port}.log"
     full_env = {
@@ -60,7 +61,7 @@ def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str 
     }
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:extender.gunicorn_conf"],
+            [*wrap, sys.executable, "-m", "gunicorn", "-c", "python:extender.gunicorn_conf"],
             cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
     http = urllib3.PoolManager(timeout=urllib3.Timeout(total=10))

@@ -30,6 +30,7 @@ from tests.deploy_support import (
     mounts_of,
     one,
     parse_duration,
+    read_only_root,
     render,
     validate_legacy_policy,
     validate_scheduler_configuration,
@@ -219,6 +220,48 @@ def test_the_rendered_configmaps_serve_under_gunicorn_with_the_deployment_env(ob
         assert result["Error"] == ""
         assert sorted(result["NodeNames"]) == ["site1", "site2"]
         assert list(result["FailedAndUnresolvableNodes"]) == ["site3"]
+
+
+def read_only_run(objects, tmp_path: Path, keep_tmp_dir: bool) -> tuple[list[str], dict[str, str]]:
+    """The extender container's env with its mounts moved under tmp_path: ConfigMaps written as the
+    kubelet does, emptyDirs as tmpfs in a namespace whose root filesystem is read-only."""
+    spec = pod_spec(objects)
+    c = container(spec, EXTENDER_CONTAINER)
+    volumes = volumes_of(spec)
+    moved, writable = {}, []
+    for path, volume in mounts_of(c).items():
+        moved[path] = tmp_path / path.strip("/").replace("/", "_")
+        if "configMap" in volumes[volume]:
+            cm = one(objects, "ConfigMap", volumes[volume]["configMap"]["name"], NAMESPACE)
+            write_configmap_volume(moved[path], cm["data"])
+        else:
+            assert "emptyDir" in volumes[volume]
+            moved[path].mkdir()
+            writable.append(moved[path])
+    env = {k: str(moved.get(v, v)) for k, v in env_of(c).items() if k.startswith("SITE_EXTENDER_")}
+    env.update(SITE_EXTENDER_KUBE="none", SITE_EXTENDER_HOST="127.0.0.1", TMPDIR=str(moved["/tmp"]))
+    env.pop("SITE_EXTENDER_PORT")
+    if not keep_tmp_dir:  # no writable temp dir at all: what a read-only root without /tmp gives
+        env.pop("SITE_EXTENDER_WORKER_TMP_DIR")
+        env.pop("TMPDIR")
+    return read_only_root(writable), env
+
+
+def test_extender_serves_on_a_read_only_root_filesystem(objects, tmp_path) -> None:
+    wrap, env = read_only_run(objects, tmp_path, keep_tmp_dir=True)
+    with serve(tmp_path, env=env, wrap=wrap) as served:
+        assert served.get("/healthz").status == 200
+        answer = served.post("/filter", (POLICY_DIR / "samples" / "filter-cache.json").read_bytes())
+        assert answer.status == 200 and json.loads(answer.data)["Error"] == ""
+    assert "Read-only file system" not in served.log()
+
+
+def test_gunicorn_cannot_boot_without_a_writable_temp_dir(objects, tmp_path) -> None:
+    """Why /tmp is an emptyDir: the worker heartbeat file needs a writable directory."""
+    wrap, env = read_only_run(objects, tmp_path, keep_tmp_dir=False)
+    with pytest.raises(RuntimeError, match="No usable temporary directory"):
+        with serve(tmp_path, env=env, wrap=wrap, timeout=10):
+            pass
 
 
 # --- the scheduler configuration -----------------------------------------------------------------
