@@ -75,8 +75,13 @@ def one(objects: Iterable[Mapping[str, Any]], kind: str, name: str | None = None
     return found[0]
 
 
+def all_containers(pod_spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Containers and init containers (native sidecars are init containers)."""
+    return [*pod_spec.get("initContainers", []), *pod_spec["containers"]]
+
+
 def container(pod_spec: Mapping[str, Any], name: str) -> dict[str, Any]:
-    matches = [c for c in pod_spec["containers"] if c["name"] == name]
+    matches = [c for c in all_containers(pod_spec) if c["name"] == name]
     assert len(matches) == 1, f"expected one container {name!r}"
     return matches[0]
 

@@ -24,6 +24,7 @@ from tests.deploy_support import (
     NAMESPACE,
     REPO,
     SCHEDULER_CONTAINER,
+    all_containers,
     container,
     env_of,
     find,
@@ -108,7 +109,7 @@ def test_kustomization_renders(directory: Path) -> None:
             "ConfigMap", "PodDisruptionBudget", "NetworkPolicy"} <= set(kinds)
 
 
-API_SCHEMAS = [(DEPLOY, "1.36.0"), (DEPLOY, "1.25.0"), (DEPLOY / "legacy", "1.25.0")]
+API_SCHEMAS = [(DEPLOY, "1.36.0"), (DEPLOY, "1.29.0"), (DEPLOY / "legacy", "1.25.0")]
 """The legacy overlay targets 1.21-1.22, whose schemas kubernetes-validate no longer ships; 1.25 is its
 oldest, and the kinds and fields used here are the same there."""
 
@@ -148,13 +149,13 @@ def test_every_volume_mount_and_configmap_reference_resolves(objects) -> None:
     spec = pod_spec(objects)
     volumes = volumes_of(spec)
     configmaps = {o["metadata"]["name"] for o in find(objects, "ConfigMap", namespace=NAMESPACE)}
-    for c in spec["containers"]:
+    for c in all_containers(spec):
         for mount in c.get("volumeMounts", []):
             assert mount["name"] in volumes, f"{c['name']} mounts unknown volume {mount['name']}"
     for volume in volumes.values():
         if "configMap" in volume:
             assert volume["configMap"]["name"] in configmaps, volume
-    mounted = {m["name"] for c in spec["containers"] for m in c.get("volumeMounts", [])}
+    mounted = {m["name"] for c in all_containers(spec) for m in c.get("volumeMounts", [])}
     assert mounted == set(volumes), "every volume is mounted by some container"
 
 
@@ -403,6 +404,23 @@ def test_extender_probes_are_routes_that_answer_on_the_real_app(objects, app) ->
         assert status in (200, 503), f"{kind} GET {probe['path']} answered {status}"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+
+def test_extender_is_a_native_sidecar_started_before_kube_scheduler(objects) -> None:
+    """An init container with restartPolicy Always: kube-scheduler starts once the extender passes its
+    startup probe, and the extender stops after kube-scheduler, so no call finds it gone."""
+    spec = pod_spec(objects)
+    assert [c["name"] for c in spec["initContainers"]] == [EXTENDER_CONTAINER]
+    assert spec["initContainers"][0]["restartPolicy"] == "Always"
+    assert spec["initContainers"][0]["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert [c["name"] for c in spec["containers"]] == [SCHEDULER_CONTAINER]
+
+
+def test_legacy_extender_is_a_plain_container(legacy_objects) -> None:
+    spec = pod_spec(legacy_objects)
+    assert "initContainers" not in spec
+    assert [c["name"] for c in spec["containers"]] == [SCHEDULER_CONTAINER, EXTENDER_CONTAINER]
+    assert "restartPolicy" not in spec["containers"][1]
 
 
 def test_kube_scheduler_probes_use_its_secure_port(objects) -> None:
