@@ -203,12 +203,14 @@ def _read(directory: Path, name: str, shape: type[T], problems: list[str]) -> T 
         return None
 
 
-def _duplicates(items: list[Any], key: Callable[[Any], Any], path: Path, what: str, problems: list[str]) -> None:
+def _duplicates(items: list[Any], key: Callable[[Any], Any], path: Path, what: str, where: str,
+                problems: list[str]) -> None:
+    """One problem per repeated key; `where` is the JSON path of an item, e.g. `$.sites[{index}].id`."""
     seen: set[Any] = set()
     for index, item in enumerate(items):
         k = key(item)
         if k in seen:
-            problems.append(f"{path}: duplicate {what} {k!r} - at `$[{index}]`")
+            problems.append(f"{path}: duplicate {what} {k!r} - at `{where.format(index=index)}`")
         seen.add(k)
 
 
@@ -262,9 +264,10 @@ def load_inventory(directory: str | Path) -> Inventory:
     regions_file = _read(directory, REGIONS_FILE, _RegionsFile, problems)
 
     raw_sites = sites_file.sites if sites_file else []
-    _duplicates(raw_sites, lambda s: s.id, directory / SITES_FILE, "site id", problems)
+    _duplicates(raw_sites, lambda s: s.id, directory / SITES_FILE, "site id", "$.sites[{index}].id", problems)
     raw_flavors = flavors_file.flavors if flavors_file else []
-    _duplicates(raw_flavors, lambda f: (f.region, f.id), directory / FLAVORS_FILE, "flavor (region, id)", problems)
+    _duplicates(raw_flavors, lambda f: (f.region, f.id), directory / FLAVORS_FILE, "flavor (region, id)",
+                "$.flavors[{index}]", problems)
     _check_non_negative(directory, problems, flavors_file, site_nodes_file)
 
     # Hosts join their site by edge_site_id when it names a site, else by region + availability zone.
@@ -273,7 +276,8 @@ def load_inventory(directory: str | Path) -> Inventory:
     for s in raw_sites:
         by_zone.setdefault((s.region, s.az), []).append(s)
     hosts: dict[str, tuple[list[Host], int | None]] = {}
-    for index, entry in enumerate(site_nodes_file.site_nodes if site_nodes_file else []):
+    # Without a readable sites.json there is nothing to join to: its own problem says so, once.
+    for index, entry in enumerate(site_nodes_file.site_nodes if site_nodes_file and sites_file else []):
         if entry.edge_site_id in by_id:
             site_id = entry.edge_site_id
         else:

@@ -8,6 +8,7 @@ loads as it is: its plugin names are aliases.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from extender.errors import ConfigError, PolicyError
 from extender.framework import FilterPlugin, ScorePlugin
 from extender.inventory import load_inventory
 from extender.model import VM_ANNOTATION, Inventory
-from extender.registry import Registry, canonical_name, predicate_registry, priority_registry
+from extender.registry import ALIASES, Registry, canonical_name, predicate_registry, priority_registry
 
 POLICY_FILE_NAMES = ("policy.yaml", "edgecloud_policy.yaml")
 """Looked for, in this order, when the policy path is a directory."""
@@ -90,7 +91,7 @@ def resolve_policy_file(path: str | Path) -> Path:
 
 
 def _build(
-    specs: list[_PluginSpec], registry: Registry, section: str, weighted: bool, problems: list[str]
+    specs: list[_PluginSpec], registry: Registry, section: str, kind: str, weighted: bool, problems: list[str]
 ) -> list[tuple[Any, int]]:
     built: list[tuple[Any, int]] = []
     seen: set[str] = set()
@@ -99,10 +100,13 @@ def _build(
         name = canonical_name(spec.name)
         factory = registry.get(name)
         if factory is None:
-            problems.append(f"{where}.name: unknown {section[:-1]} {spec.name!r}; known: {', '.join(sorted(registry))}")
+            close = difflib.get_close_matches(spec.name, [*registry, *ALIASES], n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{where}.name: unknown {kind} {spec.name!r}{hint}; known: {', '.join(sorted(registry))}")
             continue
         if name in seen:
-            problems.append(f"{where}.name: {spec.name!r} is listed twice")
+            alias = f" ({spec.name} is an alias of {name})" if name != spec.name else ""
+            problems.append(f"{where}.name: {name!r} is listed twice{alias}")
             continue
         seen.add(name)
         weight = 1
@@ -138,8 +142,8 @@ def load_policy(path: str | Path, inventory_dir: str | Path | None = None) -> Po
         raise PolicyError([f"{file}: {exc}"]) from None
 
     problems: list[str] = []
-    predicates = _build(raw.predicates or [], predicate_registry(), "predicates", False, problems)
-    priorities = _build(raw.priorities or [], priority_registry(), "priorities", True, problems)
+    predicates = _build(raw.predicates or [], predicate_registry(), "predicates", "predicate", False, problems)
+    priorities = _build(raw.priorities or [], priority_registry(), "priorities", "priority", True, problems)
     options = raw.options or _Options()
     if problems:
         raise PolicyError([f"{file}: {p}" for p in problems])
