@@ -202,7 +202,8 @@ LEGACY_POLICY = {
     "alwaysCheckAllPredicates": "bool",
 }
 
-EXTENDED_RESOURCE_NAME = re.compile(r"^(?!kubernetes\.io/|requests\.)[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+EXTENDED_RESOURCE_NAME = re.compile(
+    r"^(?!kubernetes\.io/|requests\.)[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 
 
 def validate_scheduler_configuration(config: Any) -> list[str]:
@@ -235,7 +236,8 @@ def _validate_extenders(extenders: list[dict[str, Any]], path: str) -> list[str]
             problems.append(f"{where}.weight: must be positive when prioritizeVerb is set")
         for j, resource in enumerate(ext.get("managedResources") or []):
             if not EXTENDED_RESOURCE_NAME.match(resource.get("name") or ""):
-                problems.append(f"{where}.managedResources[{j}].name: {resource.get('name')!r} is not an extended resource name")
+                problems.append(
+                    f"{where}.managedResources[{j}].name: {resource.get('name')!r} is not an extended resource name")
     return problems
 
 

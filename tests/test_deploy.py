@@ -98,7 +98,8 @@ def test_every_manifest_parses(path: Path) -> None:
     docs = [json.loads(text)] if path.suffix == ".json" else [d for d in yaml.safe_load_all(text) if d]
     assert docs, f"{path} is empty"
     for doc in docs:
-        assert isinstance(doc, dict) and doc.get("kind") and (doc.get("apiVersion") or path.name == "kustomization.yaml"), doc
+        assert isinstance(doc, dict) and doc.get("kind"), doc
+        assert doc.get("apiVersion") or path.name == "kustomization.yaml", doc
 
 
 @pytest.mark.parametrize("directory", KUSTOMIZATIONS, ids=["deploy", "deploy/legacy"])
@@ -287,17 +288,22 @@ def _set(doc: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, An
 
 BROKEN = [
     ("unknown-top-level", ("extender",), [], "$.extender: unknown field"),
-    ("legacy-enableHttps-spelling", ("extenders", 0, "enableHttps"), False, "$.extenders[0].enableHttps: unknown field"),
-    ("unknown-extender-field", ("extenders", 0, "nodeCacheCapabel"), True, "$.extenders[0].nodeCacheCapabel: unknown field"),
+    ("legacy-enableHttps-spelling", ("extenders", 0, "enableHttps"), False,
+     "$.extenders[0].enableHttps: unknown field"),
+    ("unknown-extender-field", ("extenders", 0, "nodeCacheCapabel"), True,
+     "$.extenders[0].nodeCacheCapabel: unknown field"),
     ("unknown-managed-resource-field", ("extenders", 0, "managedResources", 0, "ignored"), True,
      "$.extenders[0].managedResources[0].ignored: unknown field"),
     ("unknown-profile-field", ("profiles", 0, "name"), "x", "$.profiles[0].name: unknown field"),
-    ("unknown-leader-election-field", ("leaderElection", "leaseName"), "x", "$.leaderElection.leaseName: unknown field"),
+    ("unknown-leader-election-field", ("leaderElection", "leaseName"), "x",
+     "$.leaderElection.leaseName: unknown field"),
     ("unknown-tls-field", ("extenders", 0, "tlsConfig"), {"ca": "x"}, "$.extenders[0].tlsConfig.ca: unknown field"),
     ("timeout-as-number", ("extenders", 0, "httpTimeout"), 10, "$.extenders[0].httpTimeout: 10 is not a duration"),
-    ("timeout-without-unit", ("extenders", 0, "httpTimeout"), "10", "$.extenders[0].httpTimeout: '10' is not a duration"),
+    ("timeout-without-unit", ("extenders", 0, "httpTimeout"), "10",
+     "$.extenders[0].httpTimeout: '10' is not a duration"),
     ("weight-as-string", ("extenders", 0, "weight"), "10", "$.extenders[0].weight: '10' is not a int"),
-    ("zero-weight", ("extenders", 0, "weight"), 0, "$.extenders[0].weight: must be positive when prioritizeVerb is set"),
+    ("zero-weight", ("extenders", 0, "weight"), 0,
+     "$.extenders[0].weight: must be positive when prioritizeVerb is set"),
     ("bad-resource-name", ("extenders", 0, "managedResources", 0, "name"), "vm",
      "$.extenders[0].managedResources[0].name: 'vm' is not an extended resource name"),
     ("old-api-version", ("apiVersion",), "kubescheduler.config.k8s.io/v1beta3",
@@ -314,7 +320,8 @@ def test_scheduler_configuration_validation_rejects(objects, path, value, proble
 def test_two_binders_are_rejected(objects) -> None:
     config = scheduler_config(objects)
     config["extenders"].append(dict(config["extenders"][0], urlPrefix="http://127.0.0.1:9999"))
-    assert validate_scheduler_configuration(config) == ["$.extenders: only one extender may set bindVerb, extenders [0, 1] do"]
+    assert validate_scheduler_configuration(config) == [
+        "$.extenders: only one extender may set bindVerb, extenders [0, 1] do"]
 
 
 def test_profile_and_extender_wiring(objects) -> None:
@@ -461,8 +468,8 @@ def test_two_replicas_spread_with_anti_affinity_and_a_disruption_budget(objects)
     dep = deployment(objects)
     labels = dep["spec"]["template"]["metadata"]["labels"]
     assert dep["spec"]["replicas"] == 2
-    terms = dep["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
-    term = terms[0]["podAffinityTerm"]
+    anti_affinity = dep["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"]
+    term = anti_affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
     assert term["topologyKey"] == "kubernetes.io/hostname"
     assert term["labelSelector"]["matchLabels"].items() <= labels.items()
     pdb = one(objects, "PodDisruptionBudget", namespace=NAMESPACE)

@@ -140,7 +140,8 @@ def test_uncovered_calls_are_reported(objects, source: str, missing: list[str]) 
     ("CoreV1Api", "create_namespaced_binding", False, Permission("", "bindings", "create", True)),
     ("CoreV1Api", "patch_namespaced_pod_status", False, Permission("", "pods/status", "patch", True)),
     ("CoreV1Api", "delete_collection_namespaced_pod", False, Permission("", "pods", "deletecollection", True)),
-    ("CoordinationV1Api", "replace_namespaced_lease", False, Permission("coordination.k8s.io", "leases", "update", True)),
+    ("CoordinationV1Api", "replace_namespaced_lease", False,
+     Permission("coordination.k8s.io", "leases", "update", True)),
     ("EventsV1Api", "create_namespaced_event", False, Permission("events.k8s.io", "events", "create", True)),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_permission_is_read_from_the_client_endpoint(api, method, watched, expected) -> None:

@@ -121,7 +121,8 @@ def test_copied_files_exist_and_are_in_the_build_context() -> None:
         for source in args.split()[:-1]:
             path = REPO / source
             assert path.exists(), source
-            files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+            files = [path] if path.is_file() else [
+                p for p in path.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
             for f in files:
                 rel = f.relative_to(REPO).as_posix()
                 assert not dockerignore_excludes(IGNORE, rel), f"{rel} is copied but .dockerignore leaves it out"
@@ -151,5 +152,6 @@ def test_healthcheck_passes_against_the_running_extender(server) -> None:
 
 
 def test_healthcheck_fails_when_nothing_answers() -> None:
-    result = subprocess.run(healthcheck(), env={"SITE_EXTENDER_PORT": str(free_port())}, capture_output=True, timeout=30)
+    result = subprocess.run(healthcheck(), env={"SITE_EXTENDER_PORT": str(free_port())},
+                            capture_output=True, timeout=30)
     assert result.returncode != 0
