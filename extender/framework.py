@@ -73,6 +73,8 @@ class Snapshot:
     """What the placements take per (site id, resource type)."""
     fullness: Mapping[str, float] = field(default_factory=dict)
     """Per site, 0..1: mean used share of vCPU and RAM over all its hosts, placements included."""
+    _stocks: dict[tuple[str, str, str], FlavorStock] = field(default_factory=dict, repr=False, compare=False)
+    """Memo of `flavor_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
 
     @classmethod
     def build(cls, inventory: Inventory, placements: Sequence[Placement] = (),
@@ -113,14 +115,18 @@ class Snapshot:
 
     def flavor_stock(self, site: Site, flavor: Flavor) -> FlavorStock:
         """How many VMs of `flavor` the site can still take."""
-        rtype = flavor.resource_type
-        return flavor_stock(
-            self.index.capacity(site.id, rtype),
-            self.placed.get((site.id, rtype), NOTHING_PLACED),
-            flavor,
-            site.max_count,
-            self.usage(site.id).vms,
-        )
+        key = (site.id, flavor.region, flavor.id)
+        stock = self._stocks.get(key)
+        if stock is None:
+            rtype = flavor.resource_type
+            stock = self._stocks[key] = flavor_stock(
+                self.index.capacity(site.id, rtype),
+                self.placed.get((site.id, rtype), NOTHING_PLACED),
+                flavor,
+                site.max_count,
+                self.usage(site.id).vms,
+            )
+        return stock
 
     def first_in_stock(self, flavors: Sequence[str], site: Site, region: str) -> tuple[int, Flavor] | None:
         """(rank, flavor) of the most preferred of `flavors` offered in `region` with stock left."""
@@ -135,14 +141,28 @@ def _take(placed: dict[tuple[str, str], Placed], site: Site, index: SiteIndex, u
           inventory: Inventory) -> None:
     """Take each placement off every resource type that shares a host with its own (all types when
     its flavor is unknown in the region or no host of the site serves its type)."""
-    every = frozenset(index.capacity)
+    by_flavor: dict[str, list[int]] = {}
     for placement in usage.placements:
-        flavor = inventory.flavor(site.region, placement.flavor_id)
+        acc = by_flavor.get(placement.flavor_id)
+        if acc is None:
+            acc = by_flavor[placement.flavor_id] = [0, 0, 0]
+        acc[0] += 1
+        acc[1] += placement.vcpus
+        acc[2] += placement.ram
+    every = frozenset(index.capacity)
+    sums: dict[str, list[int]] = {}
+    for flavor_id, (count, vcpus, ram) in by_flavor.items():
+        flavor = inventory.flavor(site.region, flavor_id)
         types = index.overlaps.get(flavor.resource_type) if flavor else None
         for rtype in types or every:
-            key = (site.id, rtype)
-            known = placed.get(key, NOTHING_PLACED)
-            placed[key] = Placed(known.count + 1, known.vcpus + placement.vcpus, known.ram + placement.ram)
+            acc = sums.get(rtype)
+            if acc is None:
+                acc = sums[rtype] = [0, 0, 0]
+            acc[0] += count
+            acc[1] += vcpus
+            acc[2] += ram
+    for rtype, (count, vcpus, ram) in sums.items():
+        placed[(site.id, rtype)] = Placed(count, vcpus, ram)
 
 
 @dataclass(frozen=True, slots=True)
