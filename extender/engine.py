@@ -148,14 +148,18 @@ def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequen
         request = None
     if request is None:
         return [(node.name, 0) for node in nodes]
-    candidates = [resolve(node, snapshot) for node in nodes]
-    scored = [
-        c for c in candidates
-        if isinstance(c, Candidate) and all(p.filter(request, c, snapshot) is None for p in policy.predicates)
-    ]
-    breakdowns = normalize([score_breakdown(policy, snapshot, request, c) for c in scored])
-    totals = {id(c): combine(policy, b) for c, b in zip(scored, breakdowns)}
-    return [(node.name, totals.get(id(c), 0)) for node, c in zip(nodes, candidates)]
+    feasible: list[tuple[int, Candidate]] = []
+    for position, node in enumerate(nodes):
+        candidate = resolve(node, snapshot)
+        if isinstance(candidate, Candidate) and all(
+            p.filter(request, candidate, snapshot) is None for p in policy.predicates
+        ):
+            feasible.append((position, candidate))
+    breakdowns = normalize([score_breakdown(policy, snapshot, request, c) for _, c in feasible])
+    scores = [0] * len(nodes)
+    for (position, _), breakdown in zip(feasible, breakdowns):
+        scores[position] = combine(policy, breakdown)
+    return [(node.name, score) for node, score in zip(nodes, scores)]
 
 
 def choose_flavor(request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Flavor | None:

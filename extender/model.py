@@ -6,7 +6,7 @@ Plain immutable values. Loading them from files lives in `inventory.py`, parsing
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -266,7 +266,7 @@ class SiteUsage:
 EMPTY_USAGE = SiteUsage()
 
 
-def summarize(placements: list[Placement] | tuple[Placement, ...]) -> dict[str, SiteUsage]:
+def summarize(placements: Iterable[Placement]) -> dict[str, SiteUsage]:
     """Aggregate placements into usage per site id."""
     usage: dict[str, SiteUsage] = {}
     for placement in placements:

@@ -18,7 +18,9 @@ from extender.model import VMRequest
 NAME = "EipAvailability"
 REASON_NO_POOL_NAMED = "EipAvailability: site {site} names no EIP pool (eip_type_name is empty)"
 REASON_NO_POOL = "EipAvailability: region {region} has no EIP pool {pool} (site {site})"
-REASON_EMPTY = "EipAvailability: pool {pool} of {region} has {left} left for {site} (size {size}, used {used}, placed {placed})"
+REASON_EMPTY = (
+    "EipAvailability: pool {pool} of {region} has {left} left for {site} (size {size}, used {used}, placed {placed})"
+)
 
 
 class EipAvailability:

@@ -35,7 +35,9 @@ class FlavorPredicate:
             if flavor is None:
                 continue
             if not snapshot.index.capacity(site.id, flavor.resource_type).hosts:
-                reasons.append(REASON_NO_HOSTS.format(site=site.id, flavor=flavor_id, resource_type=flavor.resource_type))
+                reasons.append(
+                    REASON_NO_HOSTS.format(site=site.id, flavor=flavor_id, resource_type=flavor.resource_type)
+                )
                 continue
             stock = snapshot.flavor_stock(site, flavor)
             if stock.left >= 1:
