@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from extender.app import create_app
 from extender.errors import ConfigError, InventoryError, PolicyError
 from extender.policy import load_policy
 from extender.registry import predicate_registry, priority_registry
-from tests.conftest import POLICY_DIR, SHARED_FIXTURES
+from extender.settings import Settings
+from tests.conftest import POLICY_DIR, SHARED_FIXTURES, load_fixture
 
 GLOBAL_CONF = SHARED_FIXTURES / "global-scheduler-conf"
 
@@ -126,3 +128,16 @@ def test_duplicate_site_ids(tmp_path: Path) -> None:
         load_policy(path)
 
     assert raised.value.problems == [f"{sites}: duplicate site id 'site2' - at `$.sites[3].id`"]
+
+
+def test_global_scheduler_conf_places_the_recorded_pod() -> None:
+    """The original conf/ dropped in as it is: the recorded demovm (region1, an EIP, a c6.large.2) fits site1."""
+    client = create_app({"SETTINGS": Settings(policy=GLOBAL_CONF), "TESTING": True}).test_client()
+    args = load_fixture("scheduler/cache-mode/filter-0001.json")
+    args["NodeNames"] = ["site1", "site2"]
+
+    answer = client.post("/filter", json=args).get_json()
+
+    assert answer["NodeNames"] == ["site1"]
+    assert answer["FailedAndUnresolvableNodes"] == {
+        "site2": "SiteAvailability: site site2 (node site2) is not in the inventory"}
