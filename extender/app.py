@@ -8,10 +8,12 @@ from typing import Any
 
 from flask import Flask
 
+from extender.allocations import Allocations
 from extender.cluster import ClusterView, StaticCluster
 from extender.policy_store import PolicyStore
 from extender.service import Extender
 from extender.settings import Settings
+from extender.store import AllocationStore, writable_problem_if_used
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +35,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     cluster: ClusterView = app.config["CLUSTER"] or StaticCluster()
     if app.config["CLUSTER"] is None:
         log.warning("no cluster configured: serving from the inventory alone, nothing counts as placed")
-    app.extensions[EXTENSION_KEY] = Extender(policies, cluster)
+    store = AllocationStore(settings.data_dir)
+    problem = writable_problem_if_used(settings.data_dir)
+    if problem:
+        log.error("allocation API unavailable until fixed: %s; set SITE_EXTENDER_DATA_DIR to a writable directory",
+                  problem)
+    extender = Extender(policies, cluster, sources=(store,))
+    app.extensions[EXTENSION_KEY] = extender
 
-    from extender import routes
+    from extender import allocation_routes, routes
 
+    app.extensions[allocation_routes.EXTENSION_KEY] = Allocations(extender, store)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(allocation_routes.bp)
     routes.register_error_handlers(app)
     return app

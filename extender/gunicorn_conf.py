@@ -6,9 +6,10 @@ every request sees the same state (see README, "State and workers").
 
 from __future__ import annotations
 
-from extender.settings import DEFAULT_PORT, env
+from extender.settings import env, listen
 
-bind = [f"{env('HOST', '0.0.0.0')}:{env('PORT', str(DEFAULT_PORT))}"]
+_host, _port = listen()
+bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 workers = int(env("WORKERS", "1") or 1)
 worker_class = "gthread"
 threads = int(env("THREADS", "4") or 4)

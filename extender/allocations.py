@@ -1,0 +1,94 @@
+"""The allocation service: validate, plan over the engine and the inventory, keep in the store.
+
+Knows the store, the extender's policy and placement sources, and the allocator; not HTTP. The
+route and the `allocate` command both call it, so they answer alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from extender import allocator
+from extender.allocation import AllocationRequest, parse_allocation_request
+from extender.errors import ExtenderError
+from extender.framework import Snapshot
+from extender.service import Extender
+from extender.store import AllocationStore, StoredAllocation
+
+GROUP_PREFIX = "allocation/"
+
+
+class AllocationRefused(ExtenderError):
+    """The replicas cannot all be placed: nothing was allocated."""
+
+    def __init__(self, refusal: allocator.Refusal) -> None:
+        self.refusal = refusal
+        super().__init__(refusal.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Allocated:
+    id: str
+    answer: dict[str, Any]
+
+
+def answer(allocation_id: str, request: AllocationRequest, plan: allocator.Plan) -> dict[str, Any]:
+    """The original API's answer: one resource group entry per replica."""
+    groups = []
+    for option, count in plan.shares:
+        site = option.site
+        entry = {
+            "name": request.group_name,
+            "resources": [
+                {"name": r.name, "flavor_id": f.id, "count": r.count}
+                for r, f in zip(request.resources, option.flavors)
+            ],
+            "selected": {"node_id": site.id, "region": site.region, "availability_zone": site.az},
+        }
+        groups += [entry] * count
+    return {"allocation": {"id": allocation_id, "resource_groups": groups}}
+
+
+def refusal_body(refusal: allocator.Refusal) -> dict[str, Any]:
+    return {"error": f"nothing allocated: {refusal.message}", "reasons": dict(refusal.reasons)}
+
+
+class Allocations:
+    """Allocate, show and release allocations over the extender's view of stock."""
+
+    def __init__(self, extender: Extender, store: AllocationStore) -> None:
+        self.extender = extender
+        self.store = store
+
+    def parse(self, body: bytes | Mapping[str, Any]) -> AllocationRequest:
+        inventory = self.extender.policies.current().inventory
+        return parse_allocation_request(body, inventory.flavor_ids(), inventory.volume_types.keys() or None)
+
+    def create(self, body: bytes | Mapping[str, Any]) -> Allocated:
+        """Allocate every replica or nothing. Raises `AllocationRequestError` (invalid),
+        `AllocationRefused` (does not fit), `StoreUnavailable` (no writable store)."""
+        request = self.parse(body)
+        allocation_id = str(uuid.uuid4())
+        group = GROUP_PREFIX + allocation_id
+        with self.store.transaction() as txn:
+            # The store's own placements are read inside the write lock: no other allocation can
+            # take the same stock between this check and the insert below.
+            policy, current = self.extender.view()
+            others = [p for source in self.extender.sources if source is not self.store
+                      for p in source.placements()[1]]
+            snapshot = Snapshot.build(policy.inventory, (*others, *txn.placements()), previous=current)
+            plan = allocator.plan(policy, snapshot, request, group)
+            if isinstance(plan, allocator.Refusal):
+                raise AllocationRefused(plan)
+            result = answer(allocation_id, request, plan)
+            txn.insert(allocation_id, result, allocator.placements(plan, request, allocation_id, group))
+        return Allocated(allocation_id, result)
+
+    def get(self, allocation_id: str) -> StoredAllocation | None:
+        return self.store.get(allocation_id)
+
+    def delete(self, allocation_id: str) -> bool:
+        return self.store.delete(allocation_id)
