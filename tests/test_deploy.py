@@ -136,6 +136,15 @@ def test_schema_validation_catches_a_misspelt_field(objects) -> None:
         kubernetes_validate.validate(dep, "1.36.0", strict=True)
 
 
+def test_every_base_manifest_is_part_of_the_kustomization() -> None:
+    base = DEPLOY / "base"
+    kustomization = yaml.safe_load((base / "kustomization.yaml").read_text())
+    used = set(kustomization["resources"])
+    used |= {f for generator in kustomization["configMapGenerator"] for f in generator["files"]}
+    on_disk = {p.name for p in base.glob("*.yaml")} - {"kustomization.yaml"}
+    assert on_disk <= used, f"not applied by kubectl apply -k: {sorted(on_disk - used)}"
+
+
 def test_objects_live_in_the_namespace_except_the_kube_system_binding(objects) -> None:
     cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
     placed = {(o["kind"], o["metadata"]["name"]): o["metadata"].get("namespace") for o in objects}
