@@ -20,10 +20,14 @@ ENV PATH=/opt/site-extender/bin:$PATH \
     SITE_EXTENDER_HOST=0.0.0.0 \
     SITE_EXTENDER_PORT=8888 \
     SITE_EXTENDER_POLICY=/etc/site-extender/policy \
-    SITE_EXTENDER_INVENTORY=/etc/site-extender/inventory
+    SITE_EXTENDER_INVENTORY=/etc/site-extender/inventory \
+    SITE_EXTENDER_DATA_DIR=/var/lib/site-extender
+# The allocations store (SQLite) lives in SITE_EXTENDER_DATA_DIR: the only directory the user may write
+# (in the cluster an emptyDir is mounted there, the root filesystem being read-only).
 RUN groupadd --system --gid 10001 site-extender \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
-      --shell /usr/sbin/nologin site-extender
+      --shell /usr/sbin/nologin site-extender \
+ && install -d -o 10001 -g 10001 -m 0750 /var/lib/site-extender
 COPY --from=build /opt/site-extender /opt/site-extender
 # The default policy and sample inventory, so that `docker run` serves; in the cluster, ConfigMaps are
 # mounted over both directories.

@@ -17,7 +17,7 @@ import yaml
 
 from extender.predicates.region_and_az import REASON_REGION
 from extender.settings import DEFAULT_PORT
-from tests.conftest import POLICY_DIR
+from tests.conftest import POLICY_DIR, SHARED_FIXTURES
 from tests.deploy_support import (
     DEPLOY,
     EXTENDER_CONTAINER,
@@ -264,6 +264,10 @@ def test_extender_serves_on_a_read_only_root_filesystem(objects, tmp_path) -> No
         assert served.get("/healthz").status == 200
         answer = served.post("/filter", (POLICY_DIR / "samples" / "filter-cache.json").read_bytes())
         assert answer.status == 200 and json.loads(answer.data)["Error"] == ""
+        # The allocations store (SQLite in SITE_EXTENDER_DATA_DIR, an emptyDir) takes a write.
+        sample = SHARED_FIXTURES / "global-scheduler-conf" / "sample_allocation_req_body.json"
+        allocated = served.post("/v1/allocations", sample.read_bytes())
+        assert allocated.status == 201, allocated.data
     assert "Read-only file system" not in served.log()
 
 

@@ -105,10 +105,13 @@ def test_user_is_numeric_non_root_and_the_deployments() -> None:
     assert (sc["runAsUser"], sc["runAsGroup"]) == (int(user), int(group))
 
 
-def test_policy_paths_match_the_deployment() -> None:
+def test_paths_match_the_deployment() -> None:
     env, deployed = image_env(), env_of(extender_container())
-    for name in ("SITE_EXTENDER_POLICY", "SITE_EXTENDER_INVENTORY"):
+    for name in ("SITE_EXTENDER_POLICY", "SITE_EXTENDER_INVENTORY", "SITE_EXTENDER_DATA_DIR"):
         assert env[name] == deployed[name]
+    user = last("USER").split(":")[0]
+    assert any(k == "RUN" and f"install -d -o {user} " in args and env["SITE_EXTENDER_DATA_DIR"] in args
+               for k, args in FINAL), "the data directory is the user's"
     destinations = [args.split()[-1].rstrip("/") for k, args in FINAL if k == "COPY" and "--from" not in args]
     assert env["SITE_EXTENDER_POLICY"] + "/policy.yaml" in destinations
     assert env["SITE_EXTENDER_INVENTORY"] in destinations
