@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 
 .PHONY: run test venv bench clean
 
@@ -16,6 +17,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+$(BENCH_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# Not part of `make test`: minutes, and figures that depend on the machine. Writes bench/RESULTS.md.
+bench: $(STAMP) $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 run: $(STAMP)
 	$(BIN)/site-extender serve

@@ -1,0 +1,98 @@
+"""`python -m bench` (`make bench`): generate clusters, serve them with gunicorn as deployed, drive
+/filter and /prioritize like kube-scheduler, measure the floor, print and write bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from bench.cluster import REPO, Cluster, generate
+from bench.measure import Budget, Client, check_filter, check_prioritize, drive, floor
+from bench.report import Memory, Row, render
+from bench.server import serve
+
+DEFAULT_SIZES = (100, 1000, 5000)
+MODES = ("cache", "full")
+VERBS = ("filter", "prioritize")
+
+
+def bodies_of(cluster: Cluster, mode: str) -> tuple[Callable[[int], bytes], int]:
+    """The request bodies of one mode, built on demand (a full 5,000-node body is megabytes)."""
+    if mode == "cache":
+        cached = [cluster.cache_body(pod) for pod in cluster.pods]
+        return cached.__getitem__, len(cached)
+    nodes = b',"Nodes":{"metadata":{},"items":[' + b",".join(cluster.nodes) + b']},"NodeNames":null}'
+    return (lambda i: b'{"Pod":' + cluster.pods[i] + nodes), len(cluster.pods)
+
+
+def run_size(sites: int, workdir: Path, budget: Budget, modes: Sequence[str], pods: int,
+             log: Callable[[str], None]) -> tuple[list[Row], Memory]:
+    cluster = generate(sites, workdir / f"inventory-{sites}", pods=pods)
+    env = {"SITE_EXTENDER_POLICY": str(REPO / "policy"), "SITE_EXTENDER_INVENTORY": str(cluster.inventory_dir),
+           "SITE_EXTENDER_KUBE": "none"}
+    rows: list[Row] = []
+    with serve(workdir, env) as server:
+        at_start = server.worker_memory_kib()["VmRSS"]
+        client = Client(server.host, server.port)
+        try:
+            for mode in modes:
+                bodies, count = bodies_of(cluster, mode)
+                size = sum(len(bodies(i)) for i in range(count)) // count
+                for verb in VERBS:
+                    check = check_filter if verb == "filter" else check_prioritize
+                    timings = drive(client, "/" + verb, bodies, count, budget, check)
+                    row = Row(sites, mode, verb, size, timings, floor(bodies, count, budget))
+                    rows.append(row)
+                    log(f"{sites:>6} {mode:<5} /{verb:<10} p50 {row.extender.p50 * 1000:8.2f} ms"
+                        f"  p99 {row.extender.p99 * 1000:8.2f} ms  floor {row.floor.timings.p50 * 1000:7.2f} ms"
+                        f"  x{row.ratio:.1f}  ({row.extender.calls} calls)")
+        finally:
+            client.close()
+        memory = server.worker_memory_kib()
+    return rows, Memory(sites, at_start, memory["VmRSS"], memory["VmHWM"])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)),
+                        help="site counts, comma separated (default: %(default)s)")
+    parser.add_argument("--modes", default=",".join(MODES), help="cache, full or both (default: %(default)s)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per case (default: %(default)s)")
+    parser.add_argument("--min-calls", type=int, default=50, help="calls per case at least (default: %(default)s)")
+    parser.add_argument("--max-calls", type=int, default=5000, help="calls per case at most (default: %(default)s)")
+    parser.add_argument("--pods", type=int, default=32, help="distinct VM pods, cycled (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md",
+                        help="where to write the results (default: bench/RESULTS.md)")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if unknown := set(modes) - set(MODES):
+        parser.error(f"unknown mode {', '.join(sorted(unknown))}; known: {', '.join(MODES)}")
+    budget = Budget(seconds=args.seconds, min_calls=args.min_calls, max_calls=args.max_calls,
+                    warmup=min(5, args.min_calls))
+    rows: list[Row] = []
+    memory: list[Memory] = []
+    with tempfile.TemporaryDirectory(prefix="site-extender-bench-") as tmp:
+        for sites in sizes:
+            size_rows, size_memory = run_size(sites, Path(tmp), budget, modes, args.pods,
+                                              lambda line: print(line, file=sys.stderr, flush=True))
+            rows += size_rows
+            memory.append(size_memory)
+    command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+    text = render(rows, memory, command.strip(), notes=[
+        "Cache mode sends every site's name (the scheduler's worst case, percentageOfNodesToScore 100);"
+        " without a cluster the node names are the site ids. Full mode sends one recorded Node object per site.",
+        "Prioritize is sent every node too (the scheduler sends those that passed filtering: at most as many).",
+        "Nothing is placed (no cluster): stock comes from the inventory alone.",
+    ])
+    args.out.write_text(text, encoding="utf-8")
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
