@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
 from extender.allocation import AllocationRequestError
-from extender.allocations import AllocationRefused, Allocations, refusal_body
+from extender.allocations import AllocationExists, AllocationRefused, Allocations, refusal_body
 from extender.store import StoreUnavailable
 
 bp = Blueprint("allocations", __name__, url_prefix="/v1/allocations")
@@ -20,6 +20,12 @@ def allocations() -> Allocations:
 @bp.post("")
 def create() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
     allocated = allocations().create(request.get_data())
+    return jsonify(allocated.answer), 201, {"Location": url_for(".show", allocation_id=allocated.id)}
+
+
+@bp.put("/<allocation_id>")
+def create_with_id(allocation_id: str) -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
+    allocated = allocations().create(request.get_data(), allocation_id)
     return jsonify(allocated.answer), 201, {"Location": url_for(".show", allocation_id=allocated.id)}
 
 
@@ -47,6 +53,11 @@ def release(allocation_id: str) -> tuple[Response | str, int]:
 def invalid(exc: AllocationRequestError) -> tuple[Response, int]:
     return jsonify(error=f"invalid allocation request: {exc}",
                    fields=[{"field": path, "message": message} for path, message in exc.problems]), 400
+
+
+@bp.errorhandler(AllocationExists)
+def exists(exc: AllocationExists) -> tuple[Response, int, dict[str, str]]:
+    return jsonify(error=str(exc)), 409, {"Location": url_for(".show", allocation_id=exc.allocation_id)}
 
 
 @bp.errorhandler(AllocationRefused)

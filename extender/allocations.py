@@ -6,19 +6,31 @@ route and the `allocate` command both call it, so they answer alike.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from extender import allocator
-from extender.allocation import AllocationRequest, parse_allocation_request
+from extender.allocation import AllocationRequest, AllocationRequestError, parse_allocation_request
 from extender.errors import ExtenderError
 from extender.framework import Snapshot
 from extender.service import Extender
 from extender.store import AllocationStore, StoredAllocation
 
 GROUP_PREFIX = "allocation/"
+
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class AllocationExists(ExtenderError):
+    """An allocation with the id asked for exists already (a retried PUT): nothing new was allocated."""
+
+    def __init__(self, allocation_id: str) -> None:
+        self.allocation_id = allocation_id
+        super().__init__(f"allocation {allocation_id} exists; nothing new was allocated")
 
 
 class AllocationRefused(ExtenderError):
@@ -67,13 +79,19 @@ class Allocations:
         inventory = self.extender.policies.current().inventory
         return parse_allocation_request(body, inventory.flavor_ids(), inventory.volume_types.keys() or None)
 
-    def create(self, body: bytes | Mapping[str, Any]) -> Allocated:
-        """Allocate every replica or nothing. Raises `AllocationRequestError` (invalid),
-        `AllocationRefused` (does not fit), `StoreUnavailable` (no writable store)."""
+    def create(self, body: bytes | Mapping[str, Any], allocation_id: str | None = None) -> Allocated:
+        """Allocate every replica or nothing, under `allocation_id` (a new uuid when None). Raises
+        `AllocationRequestError` (invalid), `AllocationExists` (the id is taken: a retry never
+        allocates twice), `AllocationRefused` (does not fit), `StoreUnavailable` (no writable store)."""
+        if allocation_id is not None and not ID_PATTERN.match(allocation_id):
+            raise AllocationRequestError([("id", f"{allocation_id!r} is not an allocation id: 1 to 64 letters, digits,"
+                                                  " '.', '_' or '-', starting with a letter or digit")])
         request = self.parse(body)
-        allocation_id = str(uuid.uuid4())
+        allocation_id = allocation_id or str(uuid.uuid4())
         group = GROUP_PREFIX + allocation_id
         with self.store.transaction() as txn:
+            if txn.exists(allocation_id):
+                raise AllocationExists(allocation_id)
             # The store's own placements are read inside the write lock: no other allocation can
             # take the same stock between this check and the insert below.
             policy, current = self.extender.view()

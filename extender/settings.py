@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from extender.legacy_conf import LegacyConf, config_base, load_conf
+from extender.legacy_conf import CONF_FILE, LegacyConf, config_base, load_conf
 
 ENV_PREFIX = "SITE_EXTENDER_"
 DEFAULT_PORT = 8888
@@ -22,9 +23,22 @@ def env(name: str, default: str | None = None) -> str | None:
 
 
 def legacy() -> LegacyConf | None:
-    """The original service's configuration when `CONFIG_BASE` is set (see `legacy_conf`)."""
+    """The original service's configuration when `CONFIG_BASE` is set (see `legacy_conf`); read
+    once per version of the file, so its log lines come once."""
     base = config_base()
-    return load_conf(base) if base else None
+    if base is None:
+        return None
+    try:
+        stat = (base / CONF_FILE).stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = None
+    return _load_conf(str(base), version)
+
+
+@lru_cache(maxsize=8)
+def _load_conf(base: str, version: tuple[int, int] | None) -> LegacyConf:
+    return load_conf(base)
 
 
 def _policy() -> Path:

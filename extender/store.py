@@ -243,6 +243,9 @@ class Transaction:
               json.dumps(dict(p.storage), sort_keys=True), p.group) for p in placements],
         )
 
+    def exists(self, allocation_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM allocations WHERE id = ?", (allocation_id,)).fetchone() is not None
+
     def delete(self, allocation_id: str) -> bool:
         return self.conn.execute("DELETE FROM allocations WHERE id = ?", (allocation_id,)).rowcount > 0
 

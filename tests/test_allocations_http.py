@@ -200,3 +200,23 @@ def test_a_data_dir_that_cannot_be_written_is_said_and_the_extender_still_filter
     assert answer.get_json()["error"].startswith(f"allocation store unavailable: cannot create the data directory {blocker / 'data'}")
     assert answer.get_json()["error"].endswith("set SITE_EXTENDER_DATA_DIR to a writable directory")
     assert api.post("/filter", json=vm_args(["site1"])).get_json()["NodeNames"] == ["site1"]
+
+
+def test_put_allocates_under_the_id_asked_for_once(api) -> None:
+    made = api.put("/v1/allocations/rtc-1", json=on_site("site2"))
+    assert made.status_code == 201
+    assert made.get_json()["allocation"]["id"] == "rtc-1"
+    assert made.headers["Location"] == "/v1/allocations/rtc-1"
+    again = api.put("/v1/allocations/rtc-1", json=on_site("site2"))  # a retry: nothing more is taken
+    assert again.status_code == 409
+    assert again.get_json() == {"error": "allocation rtc-1 exists; nothing new was allocated"}
+    assert again.headers["Location"] == "/v1/allocations/rtc-1"
+    assert len(api.get("/v1/allocations").get_json()["allocations"]) == 1
+    assert api.put("/v1/allocations/rtc-2", json=on_site("site2")).status_code == 201  # site2 holds 2
+
+
+def test_put_with_an_id_that_is_not_one(api) -> None:
+    answer = api.put("/v1/allocations/-x", json=SAMPLE)
+    assert answer.status_code == 400
+    assert answer.get_json()["fields"] == [{"field": "id", "message": "'-x' is not an allocation id: 1 to 64 letters,"
+                                            " digits, '.', '_' or '-', starting with a letter or digit"}]
