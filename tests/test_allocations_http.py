@@ -12,6 +12,7 @@ Expected answers are worked out from the sample inventory (policy/inventory/):
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -190,10 +191,14 @@ def test_bodies_that_are_not_requests_answer_400(api, data: bytes) -> None:
     assert answer.get_json()["error"].startswith("invalid allocation request: ")
 
 
-def test_a_data_dir_that_cannot_be_written_is_said_and_the_extender_still_filters(tmp_path: Path) -> None:
+def test_a_data_dir_that_cannot_be_written_is_said_and_the_extender_still_filters(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    app = create_app({"SETTINGS": Settings(policy=POLICY_DIR, data_dir=blocker / "data"), "TESTING": True})
+    with caplog.at_level(logging.ERROR, logger="extender.app"):
+        app = create_app({"SETTINGS": Settings(policy=POLICY_DIR, data_dir=blocker / "data"), "TESTING": True})
+    assert caplog.messages == [f"allocation API unavailable until fixed: {blocker} (on the way to the data directory"
+                               f" {blocker / 'data'}) is not a directory; set SITE_EXTENDER_DATA_DIR to a writable directory"]
     api = app.test_client()
     answer = api.post("/v1/allocations", json=SAMPLE)
     assert answer.status_code == 503

@@ -214,3 +214,18 @@ def test_allocate_a_missing_file(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["allocate", "--data-dir", str(tmp_path), str(tmp_path / "nope.json")])
     assert result.exit_code == EXIT_INVALID
     assert result.stderr == f"site-extender: cannot read {tmp_path / 'nope.json'}: No such file or directory\n"
+
+
+def test_a_server_on_the_same_data_dir_counts_what_allocate_took(runner: CliRunner, tmp_path: Path) -> None:
+    from tests.test_allocations_http import vm_args
+
+    data = tmp_path / "shared"
+    api = create_app({"SETTINGS": Settings(policy=POLICY_DIR, data_dir=data), "TESTING": True}).test_client()
+    assert api.post("/filter", json=vm_args(["site2"])).get_json()["NodeNames"] == ["site2"]
+    took = runner.invoke(main, ["allocate", "--data-dir", str(data), "--id", "cli-1", write(tmp_path, on_site("site2", 2))])
+    assert took.exit_code == EXIT_OK, took.output
+    assert api.post("/filter", json=vm_args(["site2"])).get_json()["NodeNames"] == []  # site2 holds 2: both taken
+    assert api.get("/v1/allocations/cli-1").get_json() == json.loads(took.stdout)
+    assert runner.invoke(main, ["allocate", "--data-dir", str(data), "--id", "cli-1", write(tmp_path, SAMPLE)]).exit_code == EXIT_NO
+    assert api.delete("/v1/allocations/cli-1").status_code == 204
+    assert api.post("/filter", json=vm_args(["site2"])).get_json()["NodeNames"] == ["site2"]
