@@ -15,7 +15,7 @@ remainder; at least one each; never above what it holds); with fewer replicas th
 scored ones get one each. `region_strategy: alone` first keeps only the sites of one region that can
 hold every replica (the best-scored such region), then applies the location strategy there.
 All or nothing: when the replicas cannot all be placed the answer is a `Refusal` with each site's
-reason.
+reason. Each resource gets one flavor per site: the first of its list with stock for one replica.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from extender.framework import Candidate, Snapshot, Status
 from extender.model import CENTRALIZE, Flavor, NodeRef, Placement, Site, VMRequest, node_ref
 from extender.policy import Policy
 
-REASON_NO_FLAVOR = "no flavor of {flavors} is in stock at {site}"
+REASON_NO_FLAVOR = "none of {flavors} has {count} left at {site} (one replica)"
 REASON_CAPACITY = "holds {held} replica(s) of {vms} VM(s) each; one more fails: {reason}"
 REASON_SHARED = "holds {held} of the {wanted} replica(s) its share needs once the other sites' share is placed: {reason}"
 REASON_OTHER_REGION = "region {region} is not the one chosen ({chosen}) by region_strategy alone"
@@ -135,19 +135,25 @@ class _Sizer:
         return f"{resource.name}: {reason}" if len(self.request.resources) > 1 else reason
 
     def flavors(self, site: Site) -> tuple[Flavor, ...] | str:
+        """Per resource, the first of its flavors offered in the site's region with stock for one
+        replica (`count` VMs); the site's replicas of that resource all get it."""
         chosen = []
         for resource in self.request.resources:
-            found = self.snapshot.first_in_stock(resource.flavors, site, site.region)
-            if found is None:
-                return self._prefixed(resource, REASON_NO_FLAVOR.format(flavors=", ".join(resource.flavors), site=site.id))
-            chosen.append(found[1])
+            for flavor_id in resource.flavors:
+                flavor = self.snapshot.inventory.flavor(site.region, flavor_id)
+                if flavor is not None and self.snapshot.flavor_stock(site, flavor).left >= resource.count:
+                    chosen.append(flavor)
+                    break
+            else:
+                return self._prefixed(resource, REASON_NO_FLAVOR.format(
+                    flavors=", ".join(resource.flavors), count=resource.count, site=site.id))
         return tuple(chosen)
 
     def fits(self, site: Site, flavors: Sequence[Flavor], n: int, extra: Sequence[Placement]) -> str | None:
         """None when `n` replicas fit at `site` on top of the snapshot and `extra`, else why not."""
         if n <= 0:
             return None
-        mine = _vms(self.request, site, flavors, range(n), "~", self.group)
+        mine = _vms(self.request, site, flavors, range(n), "~probe", self.group)
         base = self.base.get(site.region, [])
         offset = 0
         for k, (resource, flavor) in enumerate(zip(self.request.resources, flavors)):
@@ -306,7 +312,7 @@ def _fill(sizer: _Sizer, options: Sequence[SiteOption], reasons: dict[str, str])
         held, why = sizer.capacity(option.site, option.flavors, left, extra)
         if held:
             start = request.replicas - left
-            extra += _vms(request, option.site, option.flavors, range(start, start + held), "~", sizer.group)
+            extra += _vms(request, option.site, option.flavors, range(start, start + held), "~plan", sizer.group)
             shares.append((option, held))
             left -= held
         if why:
@@ -326,7 +332,7 @@ def _verify(sizer: _Sizer, wanted: list[tuple[SiteOption, int]], reasons: dict[s
         if held < count:
             reasons[option.site.id] = REASON_SHARED.format(held=held, wanted=count, reason=why)
             return Refusal(MESSAGE_SHARED.format(group=request.group_name), reasons)
-        extra += _vms(request, option.site, option.flavors, range(start, start + count), "~", sizer.group)
+        extra += _vms(request, option.site, option.flavors, range(start, start + count), "~plan", sizer.group)
         start += count
     return Plan(tuple(wanted))
 

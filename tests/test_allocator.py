@@ -180,3 +180,11 @@ def test_discrete_shares(capacities: list[int], replicas: int, expected: list[in
     shares = discrete_shares(capacities, replicas)
     assert shares == expected
     assert sum(shares) == replicas and all(1 <= s <= c for s, c in zip(shares, capacities))
+
+
+def test_a_resource_falls_back_to_the_flavor_that_holds_a_whole_replica() -> None:
+    # s2 has 4 vCPU: f.big (3 vCPU) fits once, but a replica needs 2 of them -> f.small (1 vCPU) x 2, twice.
+    flavors = [*FLAVORS, make_flavor("f.big", vcpus=3, ram=4, region="r1")]
+    req = request(2, resources=(Resource("vm", ("f.big", "f.small"), count=2),), regions=("r1",))
+    plan = run(replace(req, site_id="s2"), flavors=flavors)
+    assert [(o.site.id, o.flavors[0].id, n) for o, n in plan.shares] == [("s2", "f.small", 2)]
