@@ -225,3 +225,17 @@ def test_put_with_an_id_that_is_not_one(api) -> None:
     assert answer.status_code == 400
     assert answer.get_json()["fields"] == [{"field": "id", "message": "'-x' is not an allocation id: 1 to 64 letters,"
                                             " digits, '.', '_' or '-', starting with a letter or digit"}]
+
+
+@pytest.mark.parametrize("selector, site", [
+    ({"regions": [{"region": "region1", "availability_zone": ["az6"]}]}, "site5"),
+    ({"regions": [{"region": "region1"}], "operator": "opera3"}, "site5"),  # site1, site2: opera1; site4: Sellout
+    ({"geo_location": {"city": "guangzhou"}}, "site2"),
+    ({"regions": [{"region": "region1"}], "node_id": "site1"}, "site1"),
+], ids=["availability-zone", "operator", "geo-location", "node-id"])
+def test_the_selector_narrows_the_sites(api, selector: dict, site: str) -> None:
+    body = sample(replicas=2)
+    body["allocation"]["selector"] = {**selector, "strategy": {"location_strategy": "discrete"}}
+    answer = api.post("/v1/allocations", json=body)
+    assert answer.status_code == 201, answer.get_json()
+    assert [g["selected"]["node_id"] for g in answer.get_json()["allocation"]["resource_groups"]] == [site, site]
