@@ -32,6 +32,7 @@ REGION_STRATEGIES = (REGION_ALONE,)
 RESOURCE_TYPES = ("vm",)
 MAX_REPLICAS = 10_000
 MAX_VMS_PER_REPLICA = 1_000
+MAX_RESOURCES = 64
 
 _MSGSPEC_PATH = re.compile(r"^(.*) - at `\$\.?(.*)`$")
 
@@ -185,6 +186,8 @@ def parse_allocation_request(
     group = alloc.resource_group
     if not group.resources:
         problems.append((f"{at}.resource_group.resources", "must list at least one resource"))
+    elif len(group.resources) > MAX_RESOURCES:
+        problems.append((f"{at}.resource_group.resources", f"at most {MAX_RESOURCES} resources, got {len(group.resources)}"))
     resources = []
     for i, res in enumerate(group.resources):
         where = f"{at}.resource_group.resources[{i}]"

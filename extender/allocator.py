@@ -156,10 +156,15 @@ class _Sizer:
         mine = _vms(self.request, site, flavors, range(n), "~probe", self.group)
         base = self.base.get(site.region, [])
         offset = 0
-        for k, (resource, flavor) in enumerate(zip(self.request.resources, flavors)):
-            # Leave out the last VM of resource k of the last replica, then ask whether it fits.
+        asked: set[tuple[object, ...]] = set()
+        for resource, flavor in zip(self.request.resources, flavors):
+            # Leave out the last VM of this resource of the last replica, then ask whether it fits.
             last = (n - 1) * self.request.vms_per_replica + offset + resource.count - 1
             offset += resource.count
+            kind = (flavor.id, resource.need_eip, tuple(sorted(resource.storage.items())))
+            if kind in asked:  # a VM just like one already asked about: same answer
+                continue
+            asked.add(kind)
             hypothetical = [*base, *extra, *mine[:last], *mine[last + 1:]]
             snapshot = Snapshot.build(self.snapshot.inventory, hypothetical, previous=self.snapshot)
             status = engine.check(self.policy, snapshot, self.vm_request(resource, flavor), _node(site))

@@ -60,6 +60,10 @@ def test_sample_request_gets_the_best_scored_feasible_site(api) -> None:
     assert passed["NodeNames"] == REGION1_FEASIBLE
     scores = api.post("/prioritize", json=vm_args(REGION1_FEASIBLE)).get_json()
     best = max(scores, key=lambda s: s["Score"])["Host"]  # max keeps the first of equals: inventory order
+    # centralize packs: LocalityStrategy (the heaviest weight) ranks the fullest site first. Mean used
+    # share of vCPU and RAM: site2 (8/64 + 118784/131072) / 2 = 0.52, site1 (24/304 + 196608/917504) / 2
+    # = 0.15, site5 (4/64 + 16384/131072) / 2 = 0.09. Not the inventory's first site: the order matters.
+    assert best == "site2"
 
     answer = api.post("/v1/allocations", json=SAMPLE)
     assert answer.status_code == 201, answer.get_json()
@@ -167,8 +171,12 @@ RES = ["allocation", "resource_group", "resources", 0]
     (_bad([*RES, "resource_type"], "container"), "allocation.resource_group.resources[0].resource_type",
      "unknown resource type 'container', expected one of vm"),
     (_bad(["allocation", "resource_group"], KeyError), "allocation", "Object missing required field `resource_group`"),
+    (_bad(["allocation", "replicas"], 10_001), "allocation.replicas", "at most 10000, got 10001"),
+    (_bad([*RES, "count"], 1_001), "allocation.resource_group.resources", "at most 1000 VMs per replica, got 1001"),
+    (_bad(["allocation", "resource_group", "resources"], []), "allocation.resource_group.resources",
+     "must list at least one resource"),
 ], ids=["replicas-0", "replicas-type", "location-strategy", "region-strategy", "flavor", "storage-type",
-        "storage-size", "count", "resource-type", "missing-group"])
+        "storage-size", "count", "resource-type", "missing-group", "replicas-max", "vms-max", "no-resources"])
 def test_validation_answers_400_with_the_field_path(api, body: dict, field: str, message: str) -> None:
     answer = api.post("/v1/allocations", json=body)
     assert answer.status_code == 400
