@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask
 
 from extender.allocations import Allocations
-from extender.cluster import ClusterView, StaticCluster
+from extender.cluster import ClusterView, PlacementSource, StaticCluster
 from extender.policy_store import PolicyStore
+from extender.reservations import Reservations
 from extender.service import Extender
 from extender.settings import Settings
 from extender.store import AllocationStore, writable_problem_if_used
@@ -32,15 +34,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     policies = PolicyStore(settings.policy, settings.inventory)
-    cluster: ClusterView = app.config["CLUSTER"] or StaticCluster()
-    if app.config["CLUSTER"] is None:
-        log.warning("no cluster configured: serving from the inventory alone, nothing counts as placed")
     store = AllocationStore(settings.data_dir)
     problem = writable_problem_if_used(settings.data_dir)
     if problem:
         log.error("allocation API unavailable until fixed: %s; set SITE_EXTENDER_DATA_DIR to a writable directory",
                   problem)
-    extender = Extender(policies, cluster, sources=(store,))
+    extender = _extender(policies, settings, app.config["CLUSTER"], sources=(store,))
     app.extensions[EXTENSION_KEY] = extender
 
     from extender import allocation_routes, routes
@@ -50,3 +49,35 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(allocation_routes.bp)
     routes.register_error_handlers(app)
     return app
+
+
+def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | None,
+              sources: tuple[PlacementSource, ...]) -> Extender:
+    """The service over `cluster` when given (tests), else over the cluster that `SITE_EXTENDER_KUBE`
+    selects: the watch cache, reservations and the binder; or over the inventory alone when there is
+    no cluster (said at start-up)."""
+    if cluster is not None:
+        return Extender(policies, cluster, sources=sources)
+    from extender.kube import config
+
+    target = config.choose(settings.kube, os.environ)
+    if target.mode == config.NONE:
+        log.warning("no cluster configured: serving from the inventory alone, nothing counts as placed "
+                    "but allocations, /bind answers an error (SITE_EXTENDER_KUBE=%s, no in-cluster service "
+                    "account, no kubeconfig)", settings.kube)
+        return Extender(policies, StaticCluster(), sources=sources)
+
+    from kubernetes.client import CoreV1Api
+
+    from extender.kube.binder import KubeBinder
+    from extender.kube.cache import KubeCache
+
+    core = CoreV1Api(config.api_client(target))
+    reservations = Reservations()
+    cache = KubeCache(core, policies, on_bound=reservations.release, reservations=lambda: len(reservations))
+    extender = Extender(policies, cache, sources=(*sources, reservations))
+    extender.binder = KubeBinder(core, extender, cache, reservations)
+    cache.start()
+    log.info("watching nodes and pods through %s; /readyz answers 503 until the first full list",
+             target.describe())
+    return extender

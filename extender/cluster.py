@@ -9,10 +9,20 @@ but what the inventory already counts (`make run` on a laptop).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from extender.model import NodeRef, Placement, node_ref
+from extender.wire import ExtenderBindingArgs, ExtenderBindingResult, Pod
+
+
+@dataclass(frozen=True, slots=True)
+class BoundPod:
+    """A pod the view knows as bound, and the node it is bound to."""
+
+    pod: Pod
+    node: str
 
 
 class PlacementSource(Protocol):
@@ -24,6 +34,10 @@ class PlacementSource(Protocol):
 class ClusterView(PlacementSource, Protocol):
     def resolve(self, names: Sequence[str]) -> list[NodeRef]:
         """Node refs for node names (cache mode); unknown names come back with `known=False`."""
+        ...
+
+    def pods(self, uids: Iterable[str]) -> dict[str, BoundPod]:
+        """The bound pods among `uids` (preemption victims by uid); unknown uids are left out."""
         ...
 
     def synced(self) -> bool:
@@ -48,4 +62,14 @@ class StaticCluster:
         return True
 
     def stats(self) -> dict[str, object]:
-        return {"mode": "none"}
+        return {"mode": "none", "synced": True, "nodes": 0, "pods": 0, "last_sync_age_seconds": None,
+                "reservations": 0}
+
+    def pods(self, uids: Iterable[str]) -> dict[str, BoundPod]:
+        return {}
+
+
+class Binder(Protocol):
+    def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:
+        """Bind the pod to the node through the API; `Error` empty exactly when the pod is bound there."""
+        ...

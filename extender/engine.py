@@ -166,3 +166,40 @@ def choose_flavor(request: VMRequest, candidate: Candidate, snapshot: Snapshot) 
     """The most preferred acceptable flavor still in stock at the candidate, if any."""
     found = snapshot.first_in_stock(request.flavors, candidate.site, candidate.region)
     return found[1] if found else None
+
+
+REASON_NO_FLAVOR = "no acceptable flavor is in stock at site {site} any more"
+
+
+def admit(policy: Policy, snapshot: Snapshot, request: VMRequest, node: NodeRef) -> tuple[Candidate, Flavor] | Status:
+    """The bind-time check: the node still takes the VM with everything placed and reserved so far
+    (`snapshot`), and the flavor it would use; else why not."""
+    status = check(policy, snapshot, request, node)
+    if status is not None:
+        return status
+    candidate = resolve(node, snapshot)
+    assert isinstance(candidate, Candidate)  # check() passed, so the node resolved
+    flavor = choose_flavor(request, candidate, snapshot)
+    if flavor is None:
+        return Status(REASON_NO_FLAVOR.format(site=candidate.site.id))
+    return candidate, flavor
+
+
+def without(snapshot: Snapshot, keys: frozenset[str]) -> Snapshot:
+    """The snapshot as it would be with the placements of `keys` gone (the same one when none is there)."""
+    placed = [p for usage in snapshot.by_site.values() for p in usage.placements]
+    remaining = [p for p in placed if p.key not in keys]
+    if len(remaining) == len(placed):
+        return snapshot
+    return Snapshot.build(snapshot.inventory, remaining, previous=snapshot)
+
+
+def preempt_nodes(policy: Policy, snapshot: Snapshot, request: VMRequest | None,
+                  victims: Sequence[tuple[NodeRef, frozenset[str]]]) -> list[str]:
+    """The nodes, in order, where evicting the victims (placement keys: pod uids) leaves the VM fitting
+    under the policy's predicates. The scheduler chose the victims for its own resources; a node is
+    dropped only when, even with them gone, our rules still reject the VM there (stock their eviction
+    does not free, a wrong region, a site that is offline). A pod that is not a VM pod: every node."""
+    if request is None:
+        return [node.name for node, _ in victims]
+    return [node.name for node, keys in victims if check(policy, without(snapshot, keys), request, node) is None]

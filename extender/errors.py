@@ -25,3 +25,33 @@ class PolicyError(ConfigError):
 
 class VMRequestError(ExtenderError):
     """A pod's VM request that cannot be parsed or names what does not exist (with the field path)."""
+
+
+class ClusterError(ExtenderError):
+    """Talking to the Kubernetes API failed, or the cluster access is misconfigured."""
+
+
+class KubeConfigError(ClusterError):
+    """No usable cluster credentials for the mode asked (`SITE_EXTENDER_KUBE`)."""
+
+
+class ApiError(ClusterError):
+    """The API server answered with an error status (0: no answer at all), its message kept."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        self.status = status
+        self.reason = reason
+        self.message = message
+        super().__init__(f"{status} {reason}: {message}" if status else message)
+
+
+class NotFoundError(ApiError):
+    """404: the object does not exist (any more)."""
+
+
+class ConflictError(ApiError):
+    """409: already exists, already bound, or a precondition (uid) failed."""
+
+
+class GoneError(ApiError):
+    """410: the resourceVersion to watch from is too old; list again."""

@@ -15,6 +15,11 @@ GROUP_LABEL = "site-extender.io/group"
 REGION_LABEL = "topology.kubernetes.io/region"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 VM_ANNOTATION = "site-extender.io/vm"
+SITE_ANNOTATION = "site-extender.io/site"
+REGION_ANNOTATION = "site-extender.io/region"
+ZONE_ANNOTATION = "site-extender.io/availability-zone"
+FLAVOR_ANNOTATION = "site-extender.io/flavor"
+"""Placement annotations written on a pod at bind (what the global scheduler wrote as the cluster name)."""
 
 UNAVAILABLE_SITE_STATUSES = frozenset({"offline", "sellout"})
 

@@ -9,7 +9,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from extender.service import Extender
-from extender.wire import WireError, decode_extender_args, encode
+from extender.wire import WireError, decode_binding_args, decode_extender_args, decode_preemption_args, encode
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +38,18 @@ def filter_() -> Response:
 def prioritize() -> Response:
     args = decode_extender_args(request.get_data())
     return wire(extender().prioritize(args))
+
+
+@bp.post("/bind")
+def bind() -> Response:
+    args = decode_binding_args(request.get_data())
+    return wire(extender().bind(args))
+
+
+@bp.post("/preempt")
+def preempt() -> Response:
+    args = decode_preemption_args(request.get_data())
+    return wire(extender().preempt(args))
 
 
 @bp.get("/healthz")
@@ -81,5 +93,8 @@ def register_error_handlers(app: Flask) -> None:
             return Response(encode({"Nodes": None, "NodeNames": None, "FailedNodes": {},
                                     "FailedAndUnresolvableNodes": {},
                                     "Error": f"site-extender internal error: {type(exc).__name__}"}),
+                            status=200, mimetype=JSON), 200
+        if request.path == "/bind":
+            return Response(encode({"Error": f"site-extender internal error: {type(exc).__name__}"}),
                             status=200, mimetype=JSON), 200
         return _error(500, f"internal error: {type(exc).__name__}")

@@ -9,18 +9,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from extender import engine
-from extender.cluster import ClusterView, PlacementSource
+from extender.cluster import Binder, ClusterView, PlacementSource, StaticCluster
+from extender.errors import VMRequestError
 from extender.framework import Snapshot
-from extender.model import NodeRef, node_ref
+from extender.model import NodeRef, Placement, node_ref
 from extender.policy import Policy
 from extender.policy_store import PolicyStore
 from extender.wire import (
     ExtenderArgs,
+    ExtenderBindingArgs,
+    ExtenderBindingResult,
     ExtenderFilterResult,
+    ExtenderPreemptionArgs,
+    ExtenderPreemptionResult,
     HostPriority,
+    MetaPod,
+    MetaVictims,
     NodeList,
     decode_node_heads,
 )
+
+ERR_NO_BINDER = "site-extender cannot bind: no cluster is configured (SITE_EXTENDER_KUBE=none)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +42,11 @@ class Extender:
     """Filter and prioritize over the current policy and the cluster's placements."""
 
     def __init__(self, policies: PolicyStore, cluster: ClusterView,
-                 sources: Sequence[PlacementSource] = ()) -> None:
+                 sources: Sequence[PlacementSource] = (), binder: Binder | None = None) -> None:
         self.policies = policies
         self.cluster = cluster
         self.sources: tuple[PlacementSource, ...] = (cluster, *sources)
+        self.binder = binder
         self._lock = threading.Lock()
         self._snapshot: tuple[_SnapshotKey, Snapshot] | None = None
 
@@ -50,9 +60,7 @@ class Extender:
             return policy, cached[1]
         with self._lock:
             previous = self._snapshot[1] if self._snapshot else None
-            snapshot = Snapshot.build(
-                policy.inventory, tuple(p for _, placed in answers for p in placed), previous=previous
-            )
+            snapshot = Snapshot.build(policy.inventory, _unique(answers), previous=previous)
             self._snapshot = (key, snapshot)
         return policy, snapshot
 
@@ -80,6 +88,53 @@ class Extender:
         scores = engine.prioritize_nodes(*self.view(), args.Pod, self.nodes(args))
         return [HostPriority(Host=name, Score=score) for name, score in scores]
 
+    def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:
+        if self.binder is None:
+            return ExtenderBindingResult(Error=ERR_NO_BINDER)
+        return self.binder.bind(args)
+
+    def preempt(self, args: ExtenderPreemptionArgs) -> ExtenderPreemptionResult:
+        """Keep the nodes where evicting the victims lets the VM fit under the policy, each with its
+        victims that exist on it (with a cluster: bound there per the cache); answer by uid."""
+        policy, snapshot = self.view()
+        try:
+            request = engine.read_request(policy, args.Pod)
+        except VMRequestError:
+            return ExtenderPreemptionResult(NodeNameToMetaVictims={})
+        candidates = self._victims(args)
+        kept = set(engine.preempt_nodes(policy, snapshot, request,
+                                        [(node, frozenset(uids)) for node, uids, _ in candidates]))
+        return ExtenderPreemptionResult(NodeNameToMetaVictims={
+            node.name: MetaVictims(Pods=[MetaPod(UID=uid) for uid in uids], NumPDBViolations=pdb)
+            for node, uids, pdb in candidates if node.name in kept
+        })
+
+    def _victims(self, args: ExtenderPreemptionArgs) -> list[tuple[NodeRef, list[str], int]]:
+        """Per node asked (either form of the request): the node and the uids of its victims that
+        exist, nodes without any left out. Without a cluster nothing can be checked: the scheduler's
+        word is taken."""
+        asked: list[tuple[str, list[str], int]] = []
+        if args.NodeNameToMetaVictims is not None:
+            for name, meta in args.NodeNameToMetaVictims.items():
+                asked.append((name, [p.UID for p in meta.Pods or () if p.UID], meta.NumPDBViolations))
+        elif args.NodeNameToVictims is not None:
+            for name, victims in args.NodeNameToVictims.items():
+                uids = [p.metadata.uid for p in victims.Pods or () if p.metadata.uid]
+                asked.append((name, uids, victims.NumPDBViolations))
+        checked = not isinstance(self.cluster, StaticCluster)
+        nodes = self.cluster.resolve([name for name, _, _ in asked])
+        known = self.cluster.pods(uid for _, uids, _ in asked for uid in uids) if checked else {}
+        found = []
+        for node, (name, uids, pdb) in zip(nodes, asked):
+            if not node.known:
+                continue
+            if checked:
+                uids = [uid for uid in uids if uid in known and known[uid].node == name]
+            uids = list(dict.fromkeys(uids))
+            if uids:
+                found.append((node, uids, pdb))
+        return found
+
     def ready(self) -> dict[str, object]:
         """Readiness detail: policy loaded and cluster view synced."""
         return {
@@ -87,3 +142,18 @@ class Extender:
             "cluster_synced": self.cluster.synced(),
             "cluster": self.cluster.stats(),
         }
+
+
+def _unique(answers: Sequence[tuple[int, Sequence[Placement]]]) -> list[Placement]:
+    """Every placement once: the first source that has a key wins (the cluster comes first, so a pod
+    bound and still reserved counts as bound, once)."""
+    seen: set[str] = set()
+    unique = []
+    for _, placed in answers:
+        for placement in placed:
+            if not placement.key:
+                unique.append(placement)
+            elif placement.key not in seen:
+                seen.add(placement.key)
+                unique.append(placement)
+    return unique

@@ -71,6 +71,8 @@ class Settings:
     """SITE_EXTENDER_INVENTORY, else CONFIG_BASE, else the policy's `options.inventory`."""
     data_dir: Path = field(default_factory=lambda: Path(env("DATA_DIR", DEFAULT_DATA_DIR) or DEFAULT_DATA_DIR))
     """Where the allocations store lives (`allocations.db`); created on the first allocation."""
+    kube: str = field(default_factory=lambda: env("KUBE", "auto") or "auto")
+    """SITE_EXTENDER_KUBE: auto, none, in-cluster or kubeconfig (see `extender.kube.config`)."""
     max_body_bytes: int = field(
         default_factory=lambda: int(env("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)) or DEFAULT_MAX_BODY_BYTES)
     )

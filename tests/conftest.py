@@ -28,7 +28,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 @pytest.fixture
 def app():
-    return create_app({"SETTINGS": Settings(policy=POLICY_DIR), "TESTING": True})
+    return create_app({"SETTINGS": Settings(policy=POLICY_DIR, kube="none"), "TESTING": True})
 
 
 @pytest.fixture

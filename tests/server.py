@@ -57,6 +57,7 @@ def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str 
         "SITE_EXTENDER_HOST": "127.0.0.1",
         "SITE_EXTENDER_PORT": str(port),
         "SITE_EXTENDER_POLICY": str(REPO / "policy"),
+        "SITE_EXTENDER_KUBE": "none",
         **(env or {}),
     }
     with open(log_path, "wb") as log:

@@ -1,0 +1,135 @@
+"""`POST /bind`: the admission point of a placement.
+
+kube-scheduler's binding cycle is asynchronous, so the filter of pod B can run before the bind of pod
+A and both may pass a site with one slot left. Under one lock the binder re-checks the pod on its
+node against every placement, reservations included (`engine.admit`), and reserves what it admits;
+only then does it POST the Binding (uid precondition) and record the placement on the pod. The
+reservation goes when the binding fails, when the watch shows the pod bound (the cache's placement
+replaces it), or after its timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import replace
+
+from kubernetes.client import CoreV1Api
+
+from extender import engine
+from extender.accounting import placement_of, placement_patch
+from extender.cluster import ClusterView
+from extender.errors import ApiError, ConflictError, NotFoundError, VMRequestError
+from extender.framework import Status
+from extender.kube.api import bind_pod, patch_pod, read_pod
+from extender.reservations import Reservations
+from extender.service import Extender
+from extender.wire import ExtenderBindingArgs, ExtenderBindingResult, Pod
+
+log = logging.getLogger(__name__)
+
+API_TIMEOUT_SECONDS = 4.0
+"""Each API call of a bind; the scheduler gives the whole exchange 5 s by default."""
+
+ERR_GONE = "pod {pod} is gone: {detail}"
+ERR_REPLACED = "pod {pod} has uid {actual}, not {wanted}: it was deleted and created again"
+ERR_ELSEWHERE = "pod {pod} is already bound to node {other}, not {node}"
+ERR_NO_FIT = "pod {pod} no longer fits node {node}: {reason}"
+ERR_BAD_REQUEST = "pod {pod}: {reason}"
+ERR_API = "binding pod {pod} to node {node} failed: {detail}"
+
+
+class KubeBinder:
+    """Binds pods through the API, admitting each against the placements and reservations."""
+
+    def __init__(self, core: CoreV1Api, extender: Extender, cluster: ClusterView, reservations: Reservations,
+                 timeout: float = API_TIMEOUT_SECONDS) -> None:
+        self.core = core
+        self.extender = extender
+        self.cluster = cluster
+        self.reservations = reservations
+        self.timeout = timeout
+        self._admission = threading.Lock()
+
+    def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:
+        name = f"{args.PodNamespace}/{args.PodName}"
+        try:
+            pod = read_pod(self.core, args.PodNamespace, args.PodName, self.timeout)
+        except NotFoundError as exc:
+            return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=exc.message))
+        except ApiError as exc:
+            return ExtenderBindingResult(Error=ERR_API.format(pod=name, node=args.Node, detail=exc))
+        if args.PodUID and pod.metadata.uid != args.PodUID:
+            return ExtenderBindingResult(Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID))
+        if pod.spec.nodeName:
+            return self._already_bound(name, pod, args.Node)
+
+        admitted = self._admit(name, pod, args.Node)
+        if isinstance(admitted, str):
+            return ExtenderBindingResult(Error=admitted)
+        try:
+            bind_pod(self.core, args.PodNamespace, args.PodName, pod.metadata.uid, args.Node, self.timeout)
+        except ApiError as exc:
+            if admitted is not None:
+                self.reservations.release(pod.metadata.uid)
+            return self._bind_failed(name, args, exc)
+        if admitted is not None:
+            self._record(args, admitted)
+        return ExtenderBindingResult()
+
+    def _admit(self, name: str, pod: Pod, node_name: str) -> str | tuple[str, str, str, str] | None:
+        """Under the admission lock: check and reserve. An error text, or the placement recorded
+        (site, region, zone, flavor), or None for a pod that is not a VM pod (nothing to reserve)."""
+        with self._admission:
+            policy, snapshot = self.extender.view()
+            try:
+                request = engine.read_request(policy, pod)
+            except VMRequestError as exc:
+                return ERR_BAD_REQUEST.format(pod=name, reason=exc)
+            if request is None:
+                return None
+            node = self.cluster.resolve([node_name])[0]
+            decision = engine.admit(policy, snapshot, request, node)
+            if isinstance(decision, Status):
+                return ERR_NO_FIT.format(pod=name, node=node_name, reason=decision.reason)
+            candidate, flavor = decision
+            placement = placement_of(policy.inventory, pod, node, request)
+            placement = replace(placement, flavor_id=flavor.id, vcpus=flavor.vcpus, ram=flavor.ram)
+            self.reservations.reserve(placement)
+            return candidate.site.id, candidate.region, candidate.zone, flavor.id
+
+    def _record(self, args: ExtenderBindingArgs, placed: tuple[str, str, str, str]) -> None:
+        """Write the placement on the bound pod. The pod is bound whatever happens here: a failure is
+        logged, never answered (the scheduler would retry a pod that is already placed)."""
+        site, region, zone, flavor = placed
+        patch = placement_patch(args.PodUID, site, region, zone, flavor)
+        try:
+            patch_pod(self.core, args.PodNamespace, args.PodName, patch, self.timeout)
+        except ApiError as exc:
+            log.warning("pod %s/%s bound to %s, but recording its placement failed: %s",
+                        args.PodNamespace, args.PodName, args.Node, exc)
+
+    def _already_bound(self, name: str, pod: Pod, node: str) -> ExtenderBindingResult:
+        if pod.spec.nodeName == node:
+            return ExtenderBindingResult()
+        return ExtenderBindingResult(Error=ERR_ELSEWHERE.format(pod=name, other=pod.spec.nodeName, node=node))
+
+    def _bind_failed(self, name: str, args: ExtenderBindingArgs, exc: ApiError) -> ExtenderBindingResult:
+        """A 409 is either 'already bound' (to this node: success) or a uid precondition failure;
+        the pod as it is now tells which. A 404: the pod went away meanwhile."""
+        if isinstance(exc, NotFoundError):
+            return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=exc.message))
+        if isinstance(exc, ConflictError):
+            try:
+                pod = read_pod(self.core, args.PodNamespace, args.PodName, self.timeout)
+            except NotFoundError as gone:
+                return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=gone.message))
+            except ApiError:
+                pod = None
+            if pod is not None:
+                if args.PodUID and pod.metadata.uid != args.PodUID:
+                    return ExtenderBindingResult(
+                        Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID))
+                if pod.spec.nodeName:
+                    return self._already_bound(name, pod, args.Node)
+        return ExtenderBindingResult(Error=ERR_API.format(pod=name, node=args.Node, detail=exc))
