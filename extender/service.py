@@ -53,7 +53,10 @@ class Extender:
     def view(self) -> tuple[Policy, Snapshot]:
         """The current policy and the snapshot of its inventory and placements (rebuilt only on change)."""
         generation, policy = self.policies.versioned()
-        answers = [source.placements() for source in self.sources]
+        # The other sources first, the cluster last: a reservation is released only after the cache
+        # holds the bound pod, so read in this order a placement in flight is seen at least once
+        # (and `_unique` counts it once); read the other way round it could slip between the two.
+        answers = [source.placements() for source in reversed(self.sources)][::-1]
         key = _SnapshotKey(generation, tuple(version for version, _ in answers))
         cached = self._snapshot
         if cached is not None and cached[0] == key:

@@ -88,6 +88,7 @@ class FakeApiServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         self.server.block_on_close = False
+        self.server.handle_error = lambda request, address: None  # type: ignore[method-assign]  # clients hang up
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     # --- test helpers -------------------------------------------------------------------------------
