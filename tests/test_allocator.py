@@ -188,3 +188,21 @@ def test_a_resource_falls_back_to_the_flavor_that_holds_a_whole_replica() -> Non
     req = request(2, resources=(Resource("vm", ("f.big", "f.small"), count=2),), regions=("r1",))
     plan = run(replace(req, site_id="s2"), flavors=flavors)
     assert [(o.site.id, o.flavors[0].id, n) for o, n in plan.shares] == [("s2", "f.small", 2)]
+
+
+def test_discrete_shares_keep_their_promises_for_every_small_case() -> None:
+    """Every capacity list of 1 to 4 sites holding 1 to 6 replicas, every feasible replica count."""
+    from itertools import product
+
+    checked = 0
+    for n in range(1, 5):
+        for capacities in product(range(1, 7), repeat=n):
+            for replicas in range(n, sum(capacities) + 1):
+                shares = discrete_shares(list(capacities), replicas)
+                assert sum(shares) == replicas, (capacities, replicas)
+                assert all(1 <= s <= c for s, c in zip(shares, capacities)), (capacities, replicas, shares)
+                for i, j in product(range(n), repeat=2):
+                    if capacities[i] > capacities[j]:
+                        assert shares[i] >= shares[j], (capacities, replicas, shares)
+                checked += 1
+    assert checked > 10_000
