@@ -274,7 +274,9 @@ def allocate(request_file: Path, allocation_id: str | None, policy: Path | None,
     reason is printed (exit 1).
 
     The allocation is kept in the data directory like the server's: a server using the same one
-    counts it (SQLite locks make the two take turns; no stock is taken twice).
+    counts it (SQLite locks make the two take turns; no stock is taken twice). The command counts
+    the inventory and the allocations, not the pods of a cluster: next to a server that watches a
+    cluster, use its API (POST /v1/allocations) instead.
     """
     service = allocations(policy, inventory, data_dir)
     body = read_file(request_file)
