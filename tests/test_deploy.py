@@ -44,9 +44,6 @@ KUSTOMIZATIONS = [DEPLOY, DEPLOY / "legacy"]
 MANIFESTS = sorted(p for p in DEPLOY.rglob("*") if p.suffix in (".yaml", ".yml", ".json"))
 SCHEDULER_NAME = "site-scheduler"
 VM_RESOURCE = "site-extender.io/vm"
-PENDING_ROUTES = {"bind": "issue 4 (Kubernetes integration)", "preempt": "issue 4 (Kubernetes integration)"}
-"""Verbs the scheduler configuration names whose routes another issue is adding: until the app serves
-them the verb test xfails with this reason, and from then on it asserts like the others."""
 
 
 @pytest.fixture(scope="module")
@@ -369,8 +366,6 @@ def get_routes(app) -> set[str]:
 def test_each_verb_is_a_route_the_app_serves(objects, app, key: str) -> None:
     verb = the_extender(objects)[key]
     route = f"/{verb}"
-    if route not in post_routes(app) and verb in PENDING_ROUTES:
-        pytest.xfail(f"POST {route} is not served yet: {PENDING_ROUTES[verb]} adds it")
     assert route in post_routes(app), f"{key}: {verb} -> POST {route}, served: {sorted(post_routes(app))}"
 
 
