@@ -25,3 +25,16 @@ control_socket_disable = True
 # The worker heartbeat file (default: the system temp dir). deploy/ points it at the memory-backed /tmp
 # emptyDir: on a disk-backed directory the heartbeat's fchmod can block the worker.
 worker_tmp_dir = env("WORKER_TMP_DIR")
+
+
+def post_fork(server, worker):  # noqa: ANN001 - gunicorn's hook signature
+    """The package's own log lines (`extender.*`: cluster mode at start-up, watch errors, failed
+    bindings) go where gunicorn's error log goes, at its level; without this they would be dropped."""
+    import logging
+
+    source = logging.getLogger("gunicorn.error")
+    target = logging.getLogger("extender")
+    for handler in source.handlers:
+        target.addHandler(handler)
+    target.setLevel(source.level)
+    target.propagate = False

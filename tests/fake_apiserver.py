@@ -81,6 +81,9 @@ class FakeApiServer:
         self.stale: dict[tuple[str, str], dict[str, Any]] = {}
         """A pod as one GET sees it before the next change (e.g. before another binder bound it)."""
         self.binding_status: int | None = None
+        self.lists_open = threading.Event()
+        """Cleared, list requests wait until it is set (a slow first sync)."""
+        self.lists_open.set()
         """Force every binding to answer this status (e.g. 500) instead of simulating it."""
         self.version = 1000
         self.cond = threading.Condition()
@@ -223,6 +226,9 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 resource = parts[-1]
                 if query.get("watch") in ("1", "true", "True"):
                     return self._watch(resource, query)
+                while not api.lists_open.wait(0.05):
+                    if api.stopping.is_set():
+                        return None
                 return self._json(200, api.lists[resource])
             if len(parts) == 6 and parts[:3] == ["api", "v1", "namespaces"] and parts[4] == "pods":
                 pod = api.stale.pop((parts[3], parts[5]), None) or api.pods.get((parts[3], parts[5]))
