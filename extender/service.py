@@ -55,8 +55,9 @@ class Extender:
         generation, policy = self.policies.versioned()
         # The other sources first, the cluster last: a reservation is released only after the cache
         # holds the bound pod, so read in this order a placement in flight is seen at least once
-        # (and `_unique` counts it once); read the other way round it could slip between the two.
-        answers = [source.placements() for source in reversed(self.sources)][::-1]
+        # (and `_unique` counts it once, the reservation's version first: it has the flavor chosen);
+        # read the other way round it could slip between the two.
+        answers = [source.placements() for source in reversed(self.sources)]
         key = _SnapshotKey(generation, tuple(version for version, _ in answers))
         cached = self._snapshot
         if cached is not None and cached[0] == key:
@@ -148,8 +149,7 @@ class Extender:
 
 
 def _unique(answers: Sequence[tuple[int, Sequence[Placement]]]) -> list[Placement]:
-    """Every placement once: the first source that has a key wins (the cluster comes first, so a pod
-    bound and still reserved counts as bound, once)."""
+    """Every placement once (by key, the pod uid): the first source that has it wins."""
     seen: set[str] = set()
     unique = []
     for _, placed in answers:

@@ -81,6 +81,8 @@ class FakeApiServer:
         self.stale: dict[tuple[str, str], dict[str, Any]] = {}
         """A pod as one GET sees it before the next change (e.g. before another binder bound it)."""
         self.binding_status: int | None = None
+        self.patch_status: int | None = None
+        """Force every patch to answer this status."""
         self.lists_open = threading.Event()
         """Cleared, list requests wait until it is set (a slow first sync)."""
         self.lists_open.set()
@@ -180,6 +182,9 @@ class FakeApiServer:
         return 201, recorded("post-binding-created.json")
 
     def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if self.patch_status is not None:
+            return self.patch_status, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                       "message": "forced by the test", "code": self.patch_status}
         with self.cond:
             pod = self.pods.get((namespace, name))
             if pod is None:

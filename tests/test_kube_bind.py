@@ -68,6 +68,19 @@ def test_bind_posts_the_binding_with_the_uid_and_records_the_placement(api, app)
     assert snapshot.usage("site2").vms == 1
 
 
+def test_a_pod_bound_but_not_annotated_counts_once_as_reserved(api, app, caplog) -> None:
+    api.add_pod(vm_pod("vm-a", UID))
+    api.patch_status = 500
+    extender = app.extensions[EXTENSION_KEY]
+
+    assert bind(app.test_client(), "vm-a", UID, "site2") == ""  # bound: the patch failing changes nothing
+    assert "pod default/vm-a bound to site2, but recording its placement failed: 500" in caplog.text
+    api.wait_for(lambda: UID in extender.cluster.pods([UID]))
+    # the cache has the pod but not the flavor chosen: the reservation stays (until its timeout), once
+    assert reservations(app) == 1
+    assert extender.view()[1].usage("site2").vms == 1
+
+
 @pytest.mark.parametrize("setup, name, uid, node, error", [
     pytest.param(None, "demovm", DEMOVM_UID, "site1", "", id="already-bound-here"),
     pytest.param(None, "demovm", DEMOVM_UID, "site2", "pod default/demovm is already bound to node site1, not site2",

@@ -68,6 +68,11 @@ def test_readyz_is_503_until_the_first_full_sync(cluster) -> None:
     assert answer.status == 503
     assert json.loads(answer.data)["cluster"]["synced"] is False
     assert "watching nodes and pods through kubeconfig" in served.log()
+    # nothing is bound while what is placed is unknown; the scheduler retries the pod
+    assert post(served, "/bind", fixture_bytes("bind-0001.json")) == {"Error": (
+        "pod default/smallvm not bound: the extender has not listed the cluster's nodes and pods yet, "
+        "so it cannot tell what is placed")}
+    assert api.seen("POST", "/api/v1/namespaces/default/pods/smallvm/binding") == []
 
     api.lists_open.set()
     deadline = time.monotonic() + 10

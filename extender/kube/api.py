@@ -68,7 +68,7 @@ def bind_pod(core: CoreV1Api, namespace: str, name: str, uid: str, node: str, ti
     with api_errors():
         response = core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False,
                                                       _request_timeout=timeout)
-        response.release_conn()
+        _done(response)
 
 
 def patch_pod(core: CoreV1Api, namespace: str, name: str, patch: dict[str, Any], timeout: float) -> None:
@@ -76,4 +76,11 @@ def patch_pod(core: CoreV1Api, namespace: str, name: str, patch: dict[str, Any],
     with api_errors():
         response = core.patch_namespaced_pod(name, namespace, patch, _content_type="application/merge-patch+json",
                                              _preload_content=False, _request_timeout=timeout)
-        response.release_conn()
+        _done(response)
+
+
+def _done(response: Any) -> None:
+    """Read the rest of the body, then give the connection back: a connection released with its body
+    unread would hand that body to the next request as its status line."""
+    response.data  # noqa: B018 - reading is the point
+    response.release_conn()

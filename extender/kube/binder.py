@@ -4,8 +4,9 @@ kube-scheduler's binding cycle is asynchronous, so the filter of pod B can run b
 A and both may pass a site with one slot left. Under one lock the binder re-checks the pod on its
 node against every placement, reservations included (`engine.admit`), and reserves what it admits;
 only then does it POST the Binding (uid precondition) and record the placement on the pod. The
-reservation goes when the binding fails, when the watch shows the pod bound (the cache's placement
-replaces it), or after its timeout.
+reservation goes when the binding fails, when the watch shows the pod bound with its placement recorded
+(the cache's placement replaces it, counted once by pod uid), or after its timeout. Until the cache
+has listed nodes and pods, nothing is bound: what is placed is not known yet.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ ERR_REPLACED = "pod {pod} has uid {actual}, not {wanted}: it was deleted and cre
 ERR_ELSEWHERE = "pod {pod} is already bound to node {other}, not {node}"
 ERR_NO_FIT = "pod {pod} no longer fits node {node}: {reason}"
 ERR_BAD_REQUEST = "pod {pod}: {reason}"
+ERR_NOT_SYNCED = ("pod {pod} not bound: the extender has not listed the cluster's nodes and pods yet, "
+                  "so it cannot tell what is placed")
 ERR_API = "binding pod {pod} to node {node} failed: {detail}"
 
 
@@ -64,6 +67,8 @@ class KubeBinder:
         if pod.spec.nodeName:
             return self._already_bound(name, pod, args.Node)
 
+        if not self.cluster.synced():
+            return ExtenderBindingResult(Error=ERR_NOT_SYNCED.format(pod=name))
         admitted = self._admit(name, pod, args.Node)
         if isinstance(admitted, str):
             return ExtenderBindingResult(Error=admitted)

@@ -27,7 +27,7 @@ from extender.accounting import holds_resources, pod_placement
 from extender.cluster import BoundPod
 from extender.errors import ApiError, ClusterError, GoneError
 from extender.kube.api import api_errors
-from extender.model import EMPTY_MAP, NodeRef, Placement, node_ref
+from extender.model import EMPTY_MAP, FLAVOR_ANNOTATION, NodeRef, Placement, node_ref
 from extender.policy_store import PolicyStore
 from extender.wire import NodeHead, Pod
 
@@ -106,6 +106,7 @@ class KubeCache:
 
     def __init__(self, core: CoreV1Api, policies: PolicyStore, *, timing: Timing = Timing(),
                  on_bound: Callable[[str], object] | None = None,
+                 # called with the uid of a pod seen bound with its placement recorded
                  reservations: Callable[[], int] | None = None) -> None:
         self.core = core
         self.policies = policies
@@ -316,11 +317,10 @@ class KubeCache:
 
     def _replace_pods(self, pods: dict[str, Pod]) -> None:
         with self._lock:
-            new = [uid for uid in pods if uid not in self._pods]
             if pods != self._pods:
                 self._pods = pods
                 self._version += 1
-        self._bound(new)
+        self._bound([uid for uid, pod in pods.items() if _recorded(pod)])
 
     def _node_event(self, kind: str, head: NodeHead) -> None:
         name = head.metadata.name
@@ -353,13 +353,19 @@ class KubeCache:
                 del pods[uid]
             self._pods = pods
             self._version += 1
-        if keep and known is None:
+        if keep and _recorded(pod) and not (known is not None and _recorded(known)):
             self._bound([uid])
 
     def _bound(self, uids: list[str]) -> None:
         if self._on_bound is not None:
             for uid in uids:
                 self._on_bound(uid)
+
+
+def _recorded(pod: Pod) -> bool:
+    """Bound with its placement recorded (the flavor written at bind): from now on the cache counts the
+    pod as the binder reserved it, and the reservation can go."""
+    return FLAVOR_ANNOTATION in (pod.metadata.annotations or {})
 
 
 def _discard(response: Any) -> None:
