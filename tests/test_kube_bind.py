@@ -173,3 +173,39 @@ def test_a_burst_of_binds_places_exactly_the_free_slots(api, app) -> None:
     cache = extender.cluster
     api.wait_for(lambda: all(uids[i] in cache.pods([uids[i]]) for i in bound) and reservations(app) == 0)
     assert extender.view()[1].usage("site2").vms == slots
+
+
+def test_preempt_with_the_cache_keeps_the_nodes_where_eviction_frees_a_slot(api, app) -> None:
+    # site2 full: 3 c6.large.2 VMs bound there; a plain pod there too; site3 is in region2
+    full = [vm_pod(f"placed-{i}", f"00000000-0000-0000-0000-00000000000{i}", node="site2") for i in range(3)]
+    plain = vm_pod("plain-2", "00000000-0000-0000-0000-0000000000aa", node="site2")
+    del plain["metadata"]["annotations"]["site-extender.io/vm"]
+    on_site3 = vm_pod("on-site3", "00000000-0000-0000-0000-0000000000bb", node="site3")
+    for pod in [*full, plain, on_site3]:
+        api.push("pods", "ADDED", pod)
+    cache = app.extensions[EXTENSION_KEY].cluster
+    api.wait_for(lambda: cache.stats()["pods"] == 9)
+    preemptor = vm_pod("vm-a", UID)  # c6.large.2, region1
+
+    def meta(*uids: str, pdb: int = 0) -> dict:
+        return {"Pods": [{"UID": u} for u in uids], "NumPDBViolations": pdb}
+
+    def uid(pod: dict) -> str:
+        return pod["metadata"]["uid"]
+
+    answer = app.test_client().post("/preempt", json={"Pod": preemptor, "NodeNameToMetaVictims": {
+        "site2": meta(uid(full[0]), "not-a-pod", pdb=1),   # a VM goes: a slot frees
+        "site3": meta(uid(on_site3)),                        # region2: never, whatever goes
+        "site1": meta(uid(full[1])),                         # that pod is not on site1
+    }}).get_json()
+    assert answer == {"NodeNameToMetaVictims": {"site2": meta(uid(full[0]), pdb=1)}}
+
+    # the full-pod form: evicting only the plain pod frees nothing the VM needs
+    answer = app.test_client().post("/preempt", json={"Pod": preemptor, "NodeNameToVictims": {
+        "site2": {"Pods": [plain], "NumPDBViolations": 0},
+    }}).get_json()
+    assert answer == {"NodeNameToMetaVictims": {}}
+    answer = app.test_client().post("/preempt", json={"Pod": preemptor, "NodeNameToVictims": {
+        "site2": {"Pods": [plain, full[2]], "NumPDBViolations": 0},
+    }}).get_json()
+    assert answer == {"NodeNameToMetaVictims": {"site2": meta(uid(plain), uid(full[2]))}}

@@ -111,7 +111,13 @@ def test_recorded_preempt_names_the_victims_that_exist(cluster) -> None:
     assert answer == {"NodeNameToMetaVictims": {
         "site1": {"Pods": [{"UID": VICTIMS[0]}, {"UID": VICTIMS[1]}], "NumPDBViolations": 0}}}
 
+    # the same preemption in the full-pod form (NodeNameToVictims)
     body = json.loads(fixture_bytes("preempt-0001.json"))
+    fillers = [filler("filler-site1-a", VICTIMS[0]), filler("filler-site1-b", VICTIMS[1])]
+    full = {"Pod": body["Pod"], "NodeNameToVictims": {"site1": {"Pods": fillers, "NumPDBViolations": 0}}}
+    assert post(served, "/preempt", full) == {"NodeNameToMetaVictims": {
+        "site1": {"Pods": [{"UID": VICTIMS[0]}, {"UID": VICTIMS[1]}], "NumPDBViolations": 0}}}
+
     body["NodeNameToMetaVictims"]["site1"]["Pods"].append({"UID": "no-such-pod"})
     body["NodeNameToMetaVictims"]["site9"] = {"Pods": [{"UID": VICTIMS[0]}], "NumPDBViolations": 0}
     body["NodeNameToMetaVictims"]["site2"] = {"Pods": [{"UID": VICTIMS[0]}], "NumPDBViolations": 1}
