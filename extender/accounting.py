@@ -48,7 +48,8 @@ def bound_request(pod: Pod, vm_annotation: str = VM_ANNOTATION) -> VMRequest | N
         return None
 
 
-def placed_flavor(inventory: Inventory, request: VMRequest, region: str, annotations: Mapping[str, str]) -> tuple[str, Flavor | None]:
+def placed_flavor(inventory: Inventory, request: VMRequest, region: str,
+                  annotations: Mapping[str, str]) -> tuple[str, Flavor | None]:
     """(flavor id, flavor) a placed VM uses: the flavor written at bind, else the first acceptable one
     the region offers, else the first it asked for (unknown there: it counts as a VM, no vCPU/RAM)."""
     chosen = annotations.get(FLAVOR_ANNOTATION)
@@ -79,7 +80,8 @@ def placement_of(inventory: Inventory, pod: Pod, node: NodeRef, request: VMReque
     )
 
 
-def pod_placement(inventory: Inventory, pod: Pod, node: NodeRef, vm_annotation: str = VM_ANNOTATION) -> Placement | None:
+def pod_placement(inventory: Inventory, pod: Pod, node: NodeRef,
+                  vm_annotation: str = VM_ANNOTATION) -> Placement | None:
     """The placement of a bound pod on `node`, None when it is not a VM pod or holds nothing."""
     if not holds_resources(pod):
         return None

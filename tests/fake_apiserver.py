@@ -130,7 +130,8 @@ class FakeApiServer:
         return [r for r in self.requests if r.method == method and r.path == path]
 
     def watches(self, resource: str) -> list[Request]:
-        return [r for r in self.requests if r.path == f"/api/v1/{resource}" and r.query.get("watch") in ("1", "true", "True")]
+        return [r for r in self.requests
+                if r.path == f"/api/v1/{resource}" and r.query.get("watch") in ("1", "true", "True")]
 
     def lists_served(self, resource: str) -> list[Request]:
         return [r for r in self.requests if r.path == f"/api/v1/{resource}" and "watch" not in r.query]

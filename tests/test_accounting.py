@@ -37,14 +37,16 @@ def pod(vm: dict | None = None, node: str = "site2", phase: str = "Running", ann
 
 @pytest.mark.parametrize("the_pod, expected", [
     pytest.param(pod(), ("site2", "c6.large.2", 2, 4096, True, ""), id="recorded-demovm"),
-    pytest.param(pod(annotations={"site-extender.io/flavor": "c6.xlarge.4"}), ("site2", "c6.xlarge.4", 4, 16384, True, ""),
+    pytest.param(pod(annotations={"site-extender.io/flavor": "c6.xlarge.4"}),
+                 ("site2", "c6.xlarge.4", 4, 16384, True, ""),
                  id="flavor-written-at-bind-wins"),
     pytest.param(pod({"flavors": [{"flavorID": "m6.large.8"}, {"flavorID": "c6.large.2"}]}),
                  ("site2", "m6.large.8", 2, 16384, False, ""), id="first-flavor-the-region-offers"),
     pytest.param(pod({"flavors": [{"flavorID": "nosuch"}]}), ("site2", "nosuch", 0, 0, False, ""),
                  id="unknown-flavor-counts-as-a-vm"),
     pytest.param(pod(owner="rs-uid"), ("site2", "c6.large.2", 2, 4096, True, "rs-uid"), id="group-from-controller"),
-    pytest.param(pod(labels={"site-extender.io/group": "g1"}, owner="rs-uid"), ("site2", "c6.large.2", 2, 4096, True, "g1"),
+    pytest.param(pod(labels={"site-extender.io/group": "g1"}, owner="rs-uid"),
+                 ("site2", "c6.large.2", 2, 4096, True, "g1"),
                  id="group-label-wins"),
     pytest.param(pod(phase="Succeeded"), None, id="succeeded-holds-nothing"),
     pytest.param(pod(phase="Failed"), None, id="failed-holds-nothing"),

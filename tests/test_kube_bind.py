@@ -95,7 +95,8 @@ def test_a_pod_bound_but_not_annotated_counts_once_as_reserved(api, app, caplog)
     pytest.param("recreated", "vm-a", UID, "site2",
                  f"pod default/vm-a has uid 77777777-0000-0000-0000-000000000000, not {UID}: "
                  "it was deleted and created again", id="409-uid-precondition"),
-    pytest.param("deleted", "vm-a", UID, "site2", 'pod default/vm-a is gone: pods "vm-a" not found', id="404-deleted-meanwhile"),
+    pytest.param("deleted", "vm-a", UID, "site2", 'pod default/vm-a is gone: pods "vm-a" not found',
+                 id="404-deleted-meanwhile"),
 ])
 def test_bind_answers(api, app, setup, name, uid, node, error) -> None:
     if setup == "replaced":

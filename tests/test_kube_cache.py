@@ -141,7 +141,8 @@ def test_a_node_relabel_changes_decisions(api, make_cache, tmp_path) -> None:
 
     answer = filter_site2(client)
     assert answer["NodeNames"] == []
-    assert answer["FailedAndUnresolvableNodes"] == {"site2": "RegionAndAZ: site site2 is in region region2, the request wants region1"}
+    assert answer["FailedAndUnresolvableNodes"] == {
+        "site2": "RegionAndAZ: site site2 is in region region2, the request wants region1"}
 
     api.push("nodes", "DELETED", event)
     api.wait_for(lambda: not cache.resolve(["site2"])[0].known)
@@ -181,5 +182,6 @@ def test_a_forced_mode_that_cannot_load_is_an_error(target, message, monkeypatch
 def test_an_unknown_mode_is_an_error() -> None:
     from extender.errors import KubeConfigError
 
-    with pytest.raises(KubeConfigError, match="SITE_EXTENDER_KUBE='cluster': expected one of auto, none, in-cluster, kubeconfig"):
+    expected = "SITE_EXTENDER_KUBE='cluster': expected one of auto, none, in-cluster, kubeconfig"
+    with pytest.raises(KubeConfigError, match=expected):
         config.choose("cluster", {})

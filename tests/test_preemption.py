@@ -46,7 +46,8 @@ def test_a_region_the_vm_does_not_want_is_never_kept() -> None:
     from extender.model import RegionSelector
 
     in_region1 = VMRequest(flavors=("c6.large.2",), regions=(RegionSelector("region1"),))
-    assert engine.preempt_nodes(POLICY, SNAPSHOT, in_region1, [(SITE3, frozenset({"x"})), (SITE2, frozenset({"vm2"}))]) == ["site2"]
+    victims = [(SITE3, frozenset({"x"})), (SITE2, frozenset({"vm2"}))]
+    assert engine.preempt_nodes(POLICY, SNAPSHOT, in_region1, victims) == ["site2"]
 
 
 def test_eviction_leaves_the_snapshot_untouched() -> None:

@@ -63,7 +63,8 @@ class KubeBinder:
         except ApiError as exc:
             return ExtenderBindingResult(Error=ERR_API.format(pod=name, node=args.Node, detail=exc))
         if args.PodUID and pod.metadata.uid != args.PodUID:
-            return ExtenderBindingResult(Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID))
+            return ExtenderBindingResult(
+                Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID))
         if pod.spec.nodeName:
             return self._already_bound(name, pod, args.Node)
 

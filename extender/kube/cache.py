@@ -102,11 +102,13 @@ class Timing:
 
 
 class KubeCache:
-    """Nodes by name and bound pods by uid, kept current from the API server."""
+    """Nodes by name and bound pods by uid, kept current from the API server.
+
+    `on_bound(uid)` is called for a pod seen bound with its placement recorded (the reservation for it
+    can go); `reservations()` counts the reservations for `stats()`."""
 
     def __init__(self, core: CoreV1Api, policies: PolicyStore, *, timing: Timing = Timing(),
                  on_bound: Callable[[str], object] | None = None,
-                 # called with the uid of a pod seen bound with its placement recorded
                  reservations: Callable[[], int] | None = None) -> None:
         self.core = core
         self.policies = policies
