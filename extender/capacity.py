@@ -186,6 +186,14 @@ class InventoryIndex:
     sites: Mapping[str, SiteIndex] = field(default_factory=lambda: EMPTY_MAP)
     volumes: Mapping[tuple[str, str, str], VolumeCapacity] = field(default_factory=lambda: EMPTY_MAP)
     """By (region, availability zone, volume type)."""
+    unavailable: frozenset[str] = frozenset()
+    """Ids of the sites whose status takes nothing (`Site.available` is false)."""
+    with_attributes: frozenset[str] = frozenset()
+    """Ids of the sites that carry any site attribute."""
+    by_zone: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: EMPTY_MAP)
+    """Site ids by the inventory's (region, availability zone)."""
+    by_eip_pool: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: EMPTY_MAP)
+    """Site ids by the EIP pool they draw from: (region, eip_type_name)."""
 
     def capacity(self, site_id: str, resource_type: str) -> HostCapacity:
         site = self.sites.get(site_id)
@@ -214,7 +222,19 @@ def index_inventory(inventory: Inventory) -> InventoryIndex:
         key = (pool.region, pool.availability_zone, pool.volume_type)
         known = volumes.get(key, VolumeCapacity(0, 0.0))
         volumes[key] = VolumeCapacity(known.pools + 1, known.capacity_gb + pool_ceiling(pool))
-    return InventoryIndex(sites=MappingProxyType(sites), volumes=MappingProxyType(volumes))
+    by_zone: dict[tuple[str, str], set[str]] = {}
+    by_eip_pool: dict[tuple[str, str], set[str]] = {}
+    for site in inventory.sites.values():
+        by_zone.setdefault((site.region, site.az), set()).add(site.id)
+        by_eip_pool.setdefault((site.region, site.eip_type_name), set()).add(site.id)
+    return InventoryIndex(
+        sites=MappingProxyType(sites),
+        volumes=MappingProxyType(volumes),
+        unavailable=frozenset(s.id for s in inventory.sites.values() if not s.available),
+        with_attributes=frozenset(s.id for s in inventory.sites.values() if s.attributes),
+        by_zone=MappingProxyType({k: frozenset(v) for k, v in by_zone.items()}),
+        by_eip_pool=MappingProxyType({k: frozenset(v) for k, v in by_eip_pool.items()}),
+    )
 
 
 # --- Shares -------------------------------------------------------------------------------------------

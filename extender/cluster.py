@@ -52,8 +52,22 @@ class ClusterView(PlacementSource, Protocol):
 class StaticCluster:
     """No cluster: node names are site ids, nothing is placed."""
 
+    MAX_REFS = 100_000
+    """Bound of the node ref memo (names come from requests)."""
+
+    _refs: dict[str, NodeRef] | None = None
+
     def resolve(self, names: Sequence[str]) -> list[NodeRef]:
-        return [node_ref(name, None) for name in names]
+        # The same ref for the same name, as a node cache gives: the snapshot memoizes candidates by it.
+        refs = self._refs
+        if refs is None:
+            refs = self._refs = {}
+        try:
+            return [refs[name] for name in names]
+        except KeyError:
+            if len(refs) >= self.MAX_REFS:
+                refs.clear()
+            return [refs.get(name) or refs.setdefault(name, node_ref(name, None)) for name in names]
 
     def placements(self) -> tuple[int, Sequence[Placement]]:
         return 0, ()

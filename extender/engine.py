@@ -52,10 +52,10 @@ def resolve(node: NodeRef, snapshot: Snapshot) -> Candidate | Status:
     """The node's site with its usage, or why the node can never be a candidate."""
     if not node.known:
         return Status(REASON_UNKNOWN_NODE.format(node=node.name), unresolvable=True)
-    site = snapshot.inventory.sites.get(node.site_id)
-    if site is None:
+    candidate = snapshot.candidate(node)
+    if candidate is None:
         return Status(REASON_UNKNOWN_SITE.format(site=node.site_id, node=node.name), unresolvable=True)
-    return Candidate(node=node, site=site, usage=snapshot.usage(site.id))
+    return candidate
 
 
 def check(policy: Policy, snapshot: Snapshot, request: VMRequest, node: NodeRef) -> Status | None:
@@ -81,7 +81,85 @@ def check(policy: Policy, snapshot: Snapshot, request: VMRequest, node: NodeRef)
 
 
 def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
-    """Decide for every node whether the pod's VM can go there."""
+    """Decide for every node whether the pod's VM can go there (what `reference_filter_nodes` answers,
+    by `run_predicates`: predicate by predicate over all nodes rather than node by node)."""
+    decision = FilterDecision()
+    try:
+        request = read_request(policy, pod)
+    except VMRequestError as exc:
+        decision.unresolvable.update((node.name, str(exc)) for node in nodes)
+        return decision
+    if request is None:
+        if policy.options.non_vm_pods == "reject":
+            reason = REASON_NOT_VM.format(annotation=policy.options.vm_annotation)
+            decision.unresolvable.update((node.name, reason) for node in nodes)
+        else:
+            decision.passed.extend(node.name for node in nodes)
+        return decision
+    verdicts = run_all(policy, snapshot, request, nodes)
+    decision.passed.extend([node.name for node, status in zip(nodes, verdicts) if status is None])
+    failed, unresolvable = decision.failed, decision.unresolvable
+    for node, status in zip(nodes, verdicts):
+        if status is not None:
+            if status.unresolvable:
+                unresolvable[node.name] = status.reason
+            else:
+                failed[node.name] = status.reason
+    return decision
+
+
+def run_all(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequence[NodeRef]) -> list[Status | None]:
+    """What `check` answers for each node, in order: `resolve`, then `run_predicates` on the candidates."""
+    resolved = snapshot.candidates(nodes)
+    if not any(c is None or not c.node.known for c in resolved):
+        return run_predicates(policy, snapshot, request, resolved)  # type: ignore[arg-type]
+    outcomes = [resolve(node, snapshot) for node in nodes]
+    candidates = [c for c in outcomes if type(c) is Candidate]
+    verdicts = iter(run_predicates(policy, snapshot, request, candidates))
+    return [next(verdicts) if type(c) is Candidate else c for c in outcomes]  # type: ignore[misc]
+
+
+def run_predicates(policy: Policy, snapshot: Snapshot, request: VMRequest,
+                   candidates: Sequence[Candidate]) -> list[Status | None]:
+    """`check` for every candidate at once, in the same order: each predicate runs over the candidates
+    that no earlier one has failed unresolvably, in policy order, so the first unresolvable failure is
+    a node's answer, else its first failure, exactly as `check`.
+
+    A predicate may offer `pre_filter(request, snapshot) -> bool` (False: it passes every candidate for
+    this request, as kube-scheduler's PreFilter Skip) and `filter_all(request, candidates, snapshot)`
+    (the (index, status) of each failing candidate; what `filter` answers for each, found faster)."""
+    verdicts: list[Status | None] = [None] * len(candidates)
+    open_positions = list(range(len(candidates)))
+    for predicate in policy.predicates:
+        if not open_positions:
+            break
+        pre_filter = getattr(predicate, "pre_filter", None)
+        if pre_filter is not None and not pre_filter(request, snapshot):
+            continue
+        subset = [candidates[i] for i in open_positions] if len(open_positions) < len(candidates) else candidates
+        filter_all = getattr(predicate, "filter_all", None)
+        if filter_all is not None:
+            failures = filter_all(request, subset, snapshot)
+        else:
+            check_one = predicate.filter
+            failures = [(k, status) for k, c in enumerate(subset)
+                        if (status := check_one(request, c, snapshot)) is not None]
+        closed = False
+        for k, status in failures:
+            position = open_positions[k]
+            if status.unresolvable:
+                verdicts[position] = status
+                closed = True
+            elif verdicts[position] is None:
+                verdicts[position] = status
+        if closed:
+            open_positions = [i for i in open_positions if not ((v := verdicts[i]) and v.unresolvable)]
+    return verdicts
+
+
+def reference_filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
+    """`filter_nodes` the straightforward way: every predicate on every node through `check`. The
+    reference the fast path is tested against (same answers, same order)."""
     decision = FilterDecision()
     try:
         request = read_request(policy, pod)
@@ -133,7 +211,14 @@ def combine(policy: Policy, scores: dict[str, float]) -> int:
     total = policy.total_weight
     if total <= 0:
         return 0
-    mean = sum(p.weight * scores[p.plugin.name] for p in policy.priorities) / total
+    weighted = 0.0
+    for p in policy.priorities:  # added one by one, in policy order, as `prioritize_nodes` does
+        weighted += p.weight * scores[p.plugin.name]
+    return to_wire_score(weighted / total)
+
+
+def to_wire_score(mean: float) -> int:
+    """A 0..100 mean as the wire's integer 0..10."""
     return max(0, min(MAX_EXTENDER_PRIORITY, round(mean * MAX_EXTENDER_PRIORITY / MAX_PLUGIN_SCORE)))
 
 
@@ -141,7 +226,55 @@ def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequen
     """One (node, 0..10) per node asked, in order: each priority's scores normalized over the nodes
     that pass the predicates (`normalize`), then weighted (`combine`). Non-VM pods and nodes that
     fail a predicate score 0 (kube-scheduler sends only nodes that passed, but a node may have filled
-    up since, and a site that cannot take the VM must not set the scale for those that can)."""
+    up since, and a site that cannot take the VM must not set the scale for those that can).
+
+    Worked out priority by priority over all feasible nodes (`score_columns`) rather than node by
+    node; the answers are `reference_prioritize_nodes`'s, to the last bit of every float."""
+    try:
+        request = read_request(policy, pod)
+    except VMRequestError:
+        request = None
+    if request is None:
+        return [(node.name, 0) for node in nodes]
+    verdicts = run_all(policy, snapshot, request, nodes)
+    resolved = snapshot.candidates(nodes)
+    feasible = [c for c, v in zip(resolved, verdicts) if v is None]
+    total = policy.total_weight
+    if not feasible or total <= 0:
+        return [(node.name, 0) for node in nodes]
+    weighted = [0.0] * len(feasible)
+    for priority, column in zip(policy.priorities, score_columns(policy, snapshot, request, feasible)):
+        best = max(column)
+        weight = priority.weight
+        if best > 0:
+            weighted = [w + weight * (score * MAX_PLUGIN_SCORE / best) for w, score in zip(weighted, column)]
+        else:
+            weighted = [w + weight * 0.0 for w in weighted]
+    scores = iter([to_wire_score(w / total) for w in weighted])
+    return [(node.name, next(scores) if v is None else 0) for node, v in zip(nodes, verdicts)]
+
+
+def score_columns(policy: Policy, snapshot: Snapshot, request: VMRequest,
+                  candidates: Sequence[Candidate]) -> list[list[float]]:
+    """Per priority, in policy order, each candidate's raw score clamped to 0..100 (`score_breakdown`
+    by columns). A priority may offer `pre_score(request, snapshot) -> float | None`: a score that is
+    the same for every candidate of this request (None: it depends on the candidate)."""
+    columns = []
+    for p in policy.priorities:
+        plugin = p.plugin
+        pre_score = getattr(plugin, "pre_score", None)
+        same = pre_score(request, snapshot) if pre_score is not None else None
+        if same is not None:
+            columns.append([min(MAX_PLUGIN_SCORE, max(0.0, float(same)))] * len(candidates))
+        else:
+            score = plugin.score
+            columns.append([min(MAX_PLUGIN_SCORE, max(0.0, float(score(request, c, snapshot)))) for c in candidates])
+    return columns
+
+
+def reference_prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> list[tuple[str, int]]:
+    """`prioritize_nodes` the straightforward way, node by node: the reference the fast path is tested
+    against."""
     try:
         request = read_request(policy, pod)
     except VMRequestError:
@@ -160,6 +293,8 @@ def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequen
     for (position, _), breakdown in zip(feasible, breakdowns):
         scores[position] = combine(policy, breakdown)
     return [(node.name, score) for node, score in zip(nodes, scores)]
+
+
 
 
 def choose_flavor(request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Flavor | None:

@@ -36,6 +36,8 @@ from extender.model import (
 )
 
 MAX_PLUGIN_SCORE = 100
+MAX_MEMO_CANDIDATES = 100_000
+"""Bound of `Snapshot.candidate`'s memo: node names come from requests, the memo must not grow with them."""
 
 
 def no_args(name: str, args: Mapping[str, object]) -> None:
@@ -75,6 +77,11 @@ class Snapshot:
     """Per site, 0..1: mean used share of vCPU and RAM over all its hosts, placements included."""
     _stocks: dict[tuple[str, str, str], FlavorStock] = field(default_factory=dict, repr=False, compare=False)
     """Memo of `flavor_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
+    _in_stock: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
+    """Memo of `sites_with_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
+    _candidates: dict[str, Candidate] = field(default_factory=dict, repr=False, compare=False)
+    """Memo of `candidate` by node name (it does not depend on the pod): valid while the node ref is the
+    same object, which the node cache keeps until the node changes."""
 
     @classmethod
     def build(cls, inventory: Inventory, placements: Sequence[Placement] = (),
@@ -128,6 +135,43 @@ class Snapshot:
             )
         return stock
 
+    def candidates(self, nodes: Sequence[NodeRef]) -> list[Candidate | None]:
+        """`candidate` of each node, in order."""
+        memo = self._candidates
+        found: list[Candidate | None] = []
+        append = found.append
+        for node in nodes:
+            candidate = memo.get(node.name)
+            append(candidate if candidate is not None and candidate.node is node else self.candidate(node))
+        return found
+
+    def sites_with_stock(self, flavor_id: str) -> frozenset[str]:
+        """Ids of the sites where the flavor `flavor_id` of the site's own region has stock left
+        (`flavor_stock(...).left >= 1`)."""
+        found = self._in_stock.get(flavor_id)
+        if found is None:
+            flavor_of = self.inventory.flavors.get
+            found = self._in_stock[flavor_id] = frozenset(
+                site.id for site in self.inventory.sites.values()
+                if (flavor := flavor_of((site.region, flavor_id))) is not None
+                and self.flavor_stock(site, flavor).left >= 1
+            )
+        return found
+
+    def candidate(self, node: NodeRef) -> Candidate | None:
+        """`node` resolved to its site and the site's usage; None when the site is not in the inventory."""
+        memo = self._candidates
+        found = memo.get(node.name)
+        if found is not None and found.node is node:
+            return found
+        site = self.inventory.sites.get(node.site_id)
+        if site is None:
+            return None
+        if len(memo) >= MAX_MEMO_CANDIDATES:
+            memo.clear()
+        found = memo[node.name] = Candidate(node=node, site=site, usage=self.usage(site.id))
+        return found
+
     def first_in_stock(self, flavors: Sequence[str], site: Site, region: str) -> tuple[int, Flavor] | None:
         """(rank, flavor) of the most preferred of `flavors` offered in `region` with stock left."""
         for rank, flavor_id in enumerate(flavors):
@@ -167,23 +211,22 @@ def _take(placed: dict[tuple[str, str], Placed], site: Site, index: SiteIndex, u
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A node asked about, resolved to its site. Region and zone: node labels, else the inventory."""
+    """A node asked about, resolved to its site. Region and zone: node labels, else the inventory
+    (worked out once here: predicates read them for every node of every request)."""
 
     node: NodeRef
     site: Site
     usage: SiteUsage
+    region: str = field(init=False)
+    zone: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "region", self.node.region or self.site.region)
+        object.__setattr__(self, "zone", self.node.zone or self.site.az)
 
     @property
     def name(self) -> str:
         return self.node.name
-
-    @property
-    def region(self) -> str:
-        return self.node.region or self.site.region
-
-    @property
-    def zone(self) -> str:
-        return self.node.zone or self.site.az
 
 
 @runtime_checkable

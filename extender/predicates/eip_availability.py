@@ -8,7 +8,7 @@ the pool is empty even with nothing placed; resolvable when placements hold the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from extender.capacity import eip_stock
@@ -45,6 +45,21 @@ class EipAvailability:
                                 size=stock.size, used=stock.used, placed=stock.placed),
             unresolvable=stock.free < 1,
         )
+
+    def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
+        return request.need_eip
+
+    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
+                   snapshot: Snapshot) -> list[tuple[int, Status]]:
+        """`filter` for many: the pools with an address left, worked out once; their sites pass."""
+        placed = snapshot.eips_by_pool
+        by_pool = snapshot.index.by_eip_pool
+        passing: frozenset[str] = frozenset().union(*(
+            by_pool.get(key, ()) for key, pool in snapshot.inventory.eip_pools.items()
+            if key[1] and eip_stock(pool, placed.get(key, 0)).left >= 1
+        ))
+        return [(k, status) for k, c in enumerate(candidates)
+                if c.site.id not in passing and (status := self.filter(request, c, snapshot)) is not None]
 
 
 def new(args: Mapping[str, Any]) -> EipAvailability:

@@ -7,7 +7,7 @@ attribute is the inventory's: failures are unresolvable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -43,6 +43,16 @@ class ExclusiveSite:
             return Status(REASON_NO_DOMAIN.format(site=site.id, domains=listed), unresolvable=True)
         return Status(REASON_OTHER_DOMAIN.format(site=site.id, domains=listed, domain=request.domain_id),
                       unresolvable=True)
+
+    def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
+        return bool(snapshot.index.with_attributes)
+
+    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
+                   snapshot: Snapshot) -> list[tuple[int, Status]]:
+        """`filter` for many: only a site with attributes can be exclusive."""
+        special = snapshot.index.with_attributes
+        return [(k, status) for k, c in enumerate(candidates)
+                if c.site.id in special and (status := self.filter(request, c, snapshot)) is not None]
 
 
 def new(args: Mapping[str, Any]) -> ExclusiveSite:

@@ -11,7 +11,7 @@ hold the stock: evicting them would make room.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from extender.framework import Candidate, Snapshot, Status, no_args
@@ -53,6 +53,15 @@ class FlavorPredicate:
                 unresolvable=True,
             )
         return Status("; ".join(reasons), unresolvable=not resolvable)
+
+    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
+                   snapshot: Snapshot) -> list[tuple[int, Status]]:
+        """`filter` for many: a candidate in its site's own region passes when its site has stock of
+        some acceptable flavor (`Snapshot.sites_with_stock`); the others get `filter`'s answer."""
+        stocked: frozenset[str] = frozenset().union(*(snapshot.sites_with_stock(f) for f in request.flavors))
+        return [(k, status) for k, c in enumerate(candidates)
+                if (c.site.id not in stocked or c.region != c.site.region)
+                and (status := self.filter(request, c, snapshot)) is not None]
 
 
 def new(args: Mapping[str, Any]) -> FlavorPredicate:

@@ -46,6 +46,10 @@ class LocationAndOperator:
             return Status(REASON_OPERATOR.format(site=site.id, actual=actual, wanted=wanted), unresolvable=True)
         return None
 
+    def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
+        geo = request.geo_location
+        return bool(request.operator) or (geo is not None and any(getattr(geo, name) for name in GEO_FIELDS))
+
 
 def new(args: Mapping[str, Any]) -> LocationAndOperator:
     no_args(NAME, args)

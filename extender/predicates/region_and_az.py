@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from extender.framework import Candidate, Snapshot, Status, no_args
@@ -10,6 +10,8 @@ from extender.model import VMRequest
 
 NAME = "RegionAndAZ"
 REASON_REGION = "RegionAndAZ: site {site} is in region {region}, the request wants {wanted}"
+MARK = "\x00"
+"""Stands for the site id in a reason formatted ahead (a region or request holding it takes the slow way)."""
 REASON_ZONE = "RegionAndAZ: site {site} is in {region}/{zone}, the request wants zones {wanted} of {region}"
 
 
@@ -28,6 +30,34 @@ class RegionAndAZ:
             return None
         zones = ", ".join(z for r in matching for z in r.availability_zones)
         return Status(REASON_ZONE.format(site=candidate.site.id, region=region, zone=zone, wanted=zones), True)
+
+    def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
+        return bool(request.regions)
+
+    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
+                   snapshot: Snapshot) -> list[tuple[int, Status]]:
+        """`filter` for many: a candidate passes when a selector names its region without zones, or its
+        (region, zone); the reason of a region no selector names is the same for every such site."""
+        any_zone = {r.region for r in request.regions if not r.availability_zones}
+        pairs = {(r.region, z) for r in request.regions for z in r.availability_zones}
+        named = {r.region for r in request.regions}
+        wanted = ", ".join(r.region for r in request.regions)
+        reasons: dict[str, tuple[str, str]] = {}
+        failures = []
+        for k, c in enumerate(candidates):
+            region = c.region
+            if region in any_zone or (region, c.zone) in pairs:
+                continue
+            if region in named or MARK in region or MARK in wanted:
+                failures.append((k, self.filter(request, c, snapshot)))
+                continue
+            # REASON_REGION with everything but the site filled in once per region.
+            parts = reasons.get(region)
+            if parts is None:
+                head, tail = REASON_REGION.format(site=MARK, region=region, wanted=wanted).split(MARK)
+                parts = reasons[region] = (head, tail)
+            failures.append((k, Status(parts[0] + c.site.id + parts[1], True)))
+        return failures  # type: ignore[return-value]
 
 
 def new(args: Mapping[str, Any]) -> RegionAndAZ:

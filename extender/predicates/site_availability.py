@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from extender.framework import Candidate, Snapshot, Status, no_args
@@ -23,6 +23,16 @@ class SiteAvailability:
         if not site.available:
             return Status(REASON_UNAVAILABLE.format(site=site.id, status=site.status), unresolvable=True)
         return None
+
+    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
+                   snapshot: Snapshot) -> list[tuple[int, Status]]:
+        """`filter` for many: only another site than the one asked for, or an unavailable one, can fail."""
+        wanted, unavailable = request.site_id, snapshot.index.unavailable
+        if not wanted and not unavailable:
+            return []
+        return [(k, status) for k, c in enumerate(candidates)
+                if ((wanted and c.site.id != wanted) or c.site.id in unavailable)
+                and (status := self.filter(request, c, snapshot)) is not None]
 
 
 def new(args: Mapping[str, Any]) -> SiteAvailability:

@@ -43,6 +43,10 @@ class LocalityStrategy:
             return centralize_score(members, fullness)
         return discrete_score(members, fullness)
 
+    def pre_score(self, request: VMRequest, snapshot: Snapshot) -> float | None:
+        """No strategy: the same score everywhere."""
+        return NO_PREFERENCE if request.strategy not in (CENTRALIZE, DISCRETE) else None
+
 
 def new(args: Mapping[str, Any]) -> LocalityStrategy:
     no_args(NAME, args)

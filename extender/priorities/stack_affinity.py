@@ -19,6 +19,10 @@ from extender.model import LabelSelector, Placement, VMRequest
 NAME = "StackAffinity"
 
 
+def _selects(selector: LabelSelector | None) -> bool:
+    return selector is not None and not selector.empty
+
+
 def _any_match(selector: LabelSelector | None, placements: list[Placement]) -> bool:
     if selector is None or selector.empty:
         return False
@@ -33,6 +37,12 @@ class StackAffinity:
         affinity = MAX_PLUGIN_SCORE if _any_match(request.stack_affinity, placements) else 0
         anti = 0 if _any_match(request.stack_antiaffinity, placements) else MAX_PLUGIN_SCORE
         return (affinity + anti) / 2
+
+    def pre_score(self, request: VMRequest, snapshot: Snapshot) -> float | None:
+        """No selector that selects anything: the same score everywhere."""
+        if _selects(request.stack_affinity) or _selects(request.stack_antiaffinity):
+            return None
+        return (0 + MAX_PLUGIN_SCORE) / 2
 
 
 def new(args: Mapping[str, Any]) -> StackAffinity:
