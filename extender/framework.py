@@ -79,6 +79,8 @@ class Snapshot:
     """Memo of `flavor_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
     _in_stock: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
     """Memo of `sites_with_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
+    _memos: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
+    """Plugins' memos of what does not depend on the pod (`memo`)."""
     _candidates: dict[str, Candidate] = field(default_factory=dict, repr=False, compare=False)
     """Memo of `candidate` by node name (it does not depend on the pod): valid while the node ref is the
     same object, which the node cache keeps until the node changes."""
@@ -145,6 +147,14 @@ class Snapshot:
             append(candidate if candidate is not None and candidate.node is node else self.candidate(node))
         return found
 
+    def memo(self, name: str) -> dict:
+        """A dict that lives as long as this snapshot, for a plugin to keep what it works out from the
+        snapshot alone (never anything that depends on the pod)."""
+        found = self._memos.get(name)
+        if found is None:
+            found = self._memos.setdefault(name, {})
+        return found
+
     def sites_with_stock(self, flavor_id: str) -> frozenset[str]:
         """Ids of the sites where the flavor `flavor_id` of the site's own region has stock left
         (`flavor_stock(...).left >= 1`)."""
@@ -156,6 +166,26 @@ class Snapshot:
                 if (flavor := flavor_of((site.region, flavor_id))) is not None
                 and self.flavor_stock(site, flavor).left >= 1
             )
+        return found
+
+    def first_in_stock_all(self, flavors: Sequence[str],
+                           candidates: Sequence[Candidate]) -> list[tuple[int, Flavor] | None]:
+        """`first_in_stock` of each candidate, by `sites_with_stock` for those in their site's region."""
+        stocked = [self.sites_with_stock(f) for f in flavors]
+        flavor_of = self.inventory.flavors
+        found: list[tuple[int, Flavor] | None] = []
+        for c in candidates:
+            site = c.site
+            if c.region != site.region:
+                found.append(self.first_in_stock(flavors, site, c.region))
+                continue
+            site_id = site.id
+            for rank, sites in enumerate(stocked):
+                if site_id in sites:
+                    found.append((rank, flavor_of[(site.region, flavors[rank])]))
+                    break
+            else:
+                found.append(None)
         return found
 
     def candidate(self, node: NodeRef) -> Candidate | None:

@@ -38,3 +38,12 @@ def post_fork(server, worker):  # noqa: ANN001 - gunicorn's hook signature
         target.addHandler(handler)
     target.setLevel(source.level)
     target.propagate = False
+
+
+def post_worker_init(worker: object) -> None:
+    """Start-up built the policy, the inventory and its indexes: they live as long as the worker.
+    `gc.freeze()` takes them out of the collector's sight, so that full collections during requests
+    do not walk them again and again (shorter pauses, lower p99)."""
+    import gc
+
+    gc.freeze()

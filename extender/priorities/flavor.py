@@ -5,7 +5,7 @@ With n acceptable flavors, the k-th (0-based) scores 100 × (n − k) / n; no fl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
@@ -23,6 +23,13 @@ class FlavorPriority:
             return 0.0
         count = len(request.flavors)
         return MAX_PLUGIN_SCORE * (count - found[0]) / count
+
+    def score_all(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[float]:
+        """`score` for many (`Snapshot.first_in_stock_all`)."""
+        count = len(request.flavors)
+        by_rank = [MAX_PLUGIN_SCORE * (count - rank) / count for rank in range(count)]
+        return [0.0 if found is None else by_rank[found[0]]
+                for found in snapshot.first_in_stock_all(request.flavors, candidates)]
 
 
 def new(args: Mapping[str, Any]) -> FlavorPriority:

@@ -14,16 +14,18 @@ No flavor in stock scores 0 (the site fails the Flavor predicate anyway).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from extender.capacity import NOTHING_PLACED, free_share
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot
-from extender.model import VMRequest
+from extender.model import Flavor, Site, VMRequest
 
 NAME = "SiteResourcesLeastAllocated"
 RESOURCES = ("cpu", "memory", "storage", "eip")
 DEFAULT_WEIGHTS: Mapping[str, float] = {"memory": 10, "cpu": 10, "storage": 5, "eip": 1}
+SHARES_MEMO = NAME + ".shares"
+"""`Snapshot.memo` of `compute_shares` by (site id, flavor region, flavor id)."""
 
 
 class SiteResourcesLeastAllocated:
@@ -38,28 +40,11 @@ class SiteResourcesLeastAllocated:
         found = snapshot.first_in_stock(request.flavors, site, candidate.region)
         if found is None:
             return None
-        flavor = found[1]
-        pool = snapshot.index.capacity(site.id, flavor.resource_type)
-        placed = snapshot.placed.get((site.id, flavor.resource_type), NOTHING_PLACED)
-        shares = {
-            "cpu": free_share(pool.cpu_free - placed.vcpus - flavor.vcpus, pool.cpu_total),
-            "memory": free_share(pool.mem_free - placed.ram - flavor.ram, pool.mem_total),
-        }
+        shares = dict(zip(("cpu", "memory"), compute_shares(snapshot, site.id, found[1])))
         if request.storage:
-            parts = []
-            for volume_type, wanted in request.storage.items():
-                key = (site.region, site.az, volume_type)
-                capacity = snapshot.index.volumes.get(key)
-                ceiling = capacity.capacity_gb if capacity else 0.0
-                parts.append(free_share(ceiling - snapshot.storage_by_zone.get(key, 0) - wanted, ceiling))
-            shares["storage"] = sum(parts) / len(parts)
+            shares["storage"] = storage_share(request, snapshot, site)
         if request.need_eip:
-            eip_pool = snapshot.inventory.eip_pools.get((site.region, site.eip_type_name))
-            if eip_pool is not None:
-                placed_eips = snapshot.eips_by_pool.get((site.region, site.eip_type_name), 0)
-                shares["eip"] = free_share(eip_pool.size - eip_pool.used - placed_eips - 1, eip_pool.size)
-            else:
-                shares["eip"] = 0.0
+            shares["eip"] = eip_share(snapshot, site)
         return shares
 
     def score(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> float:
@@ -70,6 +55,72 @@ class SiteResourcesLeastAllocated:
         if total <= 0:
             return 0.0
         return MAX_PLUGIN_SCORE * sum(self.weights[r] * share for r, share in shares.items()) / total
+
+    def score_all(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[float]:
+        """`score` for many: the same shares and sums, with what does not depend on the candidate worked
+        out once (the weights, the storage share per zone, the EIP share per pool)."""
+        resources = ["cpu", "memory"]
+        if request.storage:
+            resources.append("storage")
+        if request.need_eip:
+            resources.append("eip")
+        weights = [self.weights[r] for r in resources]
+        total = sum(self.weights[r] for r in resources)
+        by_zone: dict[tuple[str, str], float] = {}
+        by_pool: dict[tuple[str, str], float] = {}
+        memo = snapshot.memo(SHARES_MEMO)
+        scores = []
+        for c, found in zip(candidates, snapshot.first_in_stock_all(request.flavors, candidates)):
+            if found is None or total <= 0:
+                scores.append(0.0)
+                continue
+            site = c.site
+            flavor = found[1]
+            key = (site.id, flavor.region, flavor.id)
+            cpu_memory = memo.get(key)
+            if cpu_memory is None:
+                cpu_memory = memo[key] = compute_shares(snapshot, site.id, flavor)
+            values = list(cpu_memory)
+            if request.storage:
+                zone = (site.region, site.az)
+                if (share := by_zone.get(zone)) is None:
+                    share = by_zone[zone] = storage_share(request, snapshot, site)
+                values.append(share)
+            if request.need_eip:
+                pool = (site.region, site.eip_type_name)
+                if (share := by_pool.get(pool)) is None:
+                    share = by_pool[pool] = eip_share(snapshot, site)
+                values.append(share)
+            scores.append(MAX_PLUGIN_SCORE * sum([w * v for w, v in zip(weights, values)]) / total)
+        return scores
+
+
+def compute_shares(snapshot: Snapshot, site_id: str, flavor: Flavor) -> tuple[float, float]:
+    """(cpu, memory) free share of the hosts serving `flavor` after placing one more (pod-independent)."""
+    pool = snapshot.index.capacity(site_id, flavor.resource_type)
+    placed = snapshot.placed.get((site_id, flavor.resource_type), NOTHING_PLACED)
+    return (free_share(pool.cpu_free - placed.vcpus - flavor.vcpus, pool.cpu_total),
+            free_share(pool.mem_free - placed.ram - flavor.ram, pool.mem_total))
+
+
+def storage_share(request: VMRequest, snapshot: Snapshot, site: Site) -> float:
+    """Mean free share of the requested volume types in the site's zone after placing the volumes."""
+    parts = []
+    for volume_type, wanted in request.storage.items():
+        key = (site.region, site.az, volume_type)
+        capacity = snapshot.index.volumes.get(key)
+        ceiling = capacity.capacity_gb if capacity else 0.0
+        parts.append(free_share(ceiling - snapshot.storage_by_zone.get(key, 0) - wanted, ceiling))
+    return sum(parts) / len(parts)
+
+
+def eip_share(snapshot: Snapshot, site: Site) -> float:
+    """Free share of the site's EIP pool after taking one address (0 without a pool)."""
+    eip_pool = snapshot.inventory.eip_pools.get((site.region, site.eip_type_name))
+    if eip_pool is None:
+        return 0.0
+    placed_eips = snapshot.eips_by_pool.get((site.region, site.eip_type_name), 0)
+    return free_share(eip_pool.size - eip_pool.used - placed_eips - 1, eip_pool.size)
 
 
 def new(args: Mapping[str, Any]) -> SiteResourcesLeastAllocated:
