@@ -89,11 +89,12 @@ class Snapshot:
     def build(cls, inventory: Inventory, placements: Sequence[Placement] = (),
               previous: Snapshot | None = None) -> Snapshot:
         """Aggregate `placements` over `inventory`. `previous` (the last snapshot) lends its inventory
-        index when the inventory is the same object, so a placement change does not re-index."""
-        if previous is not None and previous.inventory is inventory:
-            index = previous.index
-        else:
-            index = index_inventory(inventory)
+        index when the inventory is the same object, so a placement change does not re-index, and what
+        it worked out for the sites whose placements did not change (fullness, stock, memos): a bind
+        costs work for the site it changed, not for the whole inventory."""
+        if previous is not None and previous.inventory is not inventory:
+            previous = None
+        index = previous.index if previous is not None else index_inventory(inventory)
         by_site = summarize(placements)
         eips: dict[tuple[str, str], int] = {}
         storage: dict[tuple[str, str, str], int] = {}
@@ -109,15 +110,41 @@ class Snapshot:
                 zkey = (site.region, site.az, volume_type)
                 storage[zkey] = storage.get(zkey, 0) + size
             _take(placed, site, index.sites[site_id], usage, inventory)
-        fullness = {}
-        for site_id, site_index in index.sites.items():
+        if previous is not None:
+            changed = frozenset(site_id for site_id in by_site.keys() | previous.by_site.keys()
+                                if by_site.get(site_id) != previous.by_site.get(site_id))
+            fullness = dict(previous.fullness)
+            sites = [(site_id, index.sites[site_id]) for site_id in changed if site_id in index.sites]
+        else:
+            changed, fullness, sites = None, {}, list(index.sites.items())
+        for site_id, site_index in sites:
             pool = site_index.capacity.get(ANY_TYPE, NO_HOSTS)
             taken = placed.get((site_id, ANY_TYPE), NOTHING_PLACED)
             free = (free_share(pool.cpu_free - taken.vcpus, pool.cpu_total)
                     + free_share(pool.mem_free - taken.ram, pool.mem_total)) / 2
             fullness[site_id] = 1.0 - free if pool.hosts else 0.0
-        return cls(inventory=inventory, by_site=by_site, eips_by_pool=eips, storage_by_zone=storage,
-                   index=index, placed=placed, fullness=fullness)
+        snapshot = cls(inventory=inventory, by_site=by_site, eips_by_pool=eips, storage_by_zone=storage,
+                       index=index, placed=placed, fullness=fullness)
+        if previous is not None and changed is not None:
+            snapshot._carry_over(previous, changed)
+        return snapshot
+
+    def _carry_over(self, previous: Snapshot, changed: frozenset[str]) -> None:
+        """Keep the memos of `previous` (same inventory) for every site not in `changed`. The dicts are
+        copied first: other threads may be filling them."""
+        self._stocks.update((k, v) for k, v in dict(previous._stocks).items() if k[0] not in changed)
+        self._candidates.update((k, c) for k, c in dict(previous._candidates).items() if c.site.id not in changed)
+        for name, memo in dict(previous._memos).items():
+            self._memos[name] = {k: v for k, v in dict(memo).items() if k[0] not in changed}
+        sites = self.inventory.sites
+        for flavor_id, stocked in dict(previous._in_stock).items():
+            again = frozenset(
+                site_id for site_id in changed
+                if (site := sites.get(site_id)) is not None
+                and (flavor := self.inventory.flavors.get((site.region, flavor_id))) is not None
+                and self.flavor_stock(site, flavor).left >= 1
+            )
+            self._in_stock[flavor_id] = (stocked - changed) | again
 
     def usage(self, site_id: str) -> SiteUsage:
         return self.by_site.get(site_id, EMPTY_USAGE)
@@ -149,7 +176,8 @@ class Snapshot:
 
     def memo(self, name: str) -> dict:
         """A dict that lives as long as this snapshot, for a plugin to keep what it works out from the
-        snapshot alone (never anything that depends on the pod)."""
+        snapshot alone (never anything that depends on the pod). Keys are tuples that start with the
+        site id: the next snapshot keeps the entries of the sites whose placements did not change."""
         found = self._memos.get(name)
         if found is None:
             found = self._memos.setdefault(name, {})

@@ -201,3 +201,25 @@ def test_random_cases_reach_every_kind_of_answer(policy: Policy) -> None:
     assert all(count >= 15 for count in seen.values()), seen
     assert len(levels) >= 4, levels
 
+
+
+@pytest.mark.parametrize("seed", range(0, CASES, 3), ids=lambda seed: f"seed{seed}")
+def test_a_snapshot_built_on_the_previous_one_answers_as_a_fresh_one(policy: Policy, seed: int) -> None:
+    """After a placement change the new snapshot keeps the previous one's memos for unchanged sites;
+    it must answer as one built from scratch."""
+    rng = random.Random(seed)
+    inventory = random_inventory(rng)
+    policy = dataclasses.replace(policy, inventory=inventory)
+    before = random_placements(rng, inventory)
+    previous = Snapshot.build(inventory, tuple(before))
+    site_ids = list(inventory.sites)
+    pods = [random_pod(rng, site_ids) for _ in range(4)]
+    nodes = [random_nodes(rng, site_ids) for _ in range(4)]
+    for pod, asked in zip(pods, nodes):
+        answers(policy, previous, pod, asked, fast=True)  # fills the memos
+    after = [p for p in before if rng.random() < 0.7] + random_placements(rng, inventory)[:5]
+    incremental = Snapshot.build(inventory, tuple(after), previous=previous)
+    fresh = Snapshot.build(inventory, tuple(after))
+    assert incremental == fresh
+    for pod, asked in zip(pods, nodes):
+        assert answers(policy, incremental, pod, asked, fast=True) == answers(policy, fresh, pod, asked, fast=False)
