@@ -117,6 +117,7 @@ class KubeCache:
         self._reservations = reservations
         self._lock = threading.Lock()
         self._nodes: dict[str, Mapping[str, str]] = {}
+        self._refs: dict[str, NodeRef] = {}
         self._pods: dict[str, Pod] = {}
         self._version = 0
         self._listed: dict[str, bool] = {NODES: False, PODS: False}
@@ -154,11 +155,20 @@ class KubeCache:
     # --- ClusterView -----------------------------------------------------------------------------------
 
     def resolve(self, names: Sequence[str]) -> list[NodeRef]:
-        nodes = self._nodes
+        # The same ref while the node's labels are the same object: the snapshot memoizes candidates by it.
+        nodes, memo = self._nodes, self._refs
+        if len(memo) > 2 * len(nodes) + 1000:
+            memo.clear()
         refs = []
         for name in names:
             labels = nodes.get(name)
-            refs.append(node_ref(name, None, known=False) if labels is None else node_ref(name, labels))
+            if labels is None:
+                refs.append(node_ref(name, None, known=False))
+                continue
+            ref = memo.get(name)
+            if ref is None or ref.labels is not (labels or EMPTY_MAP):
+                ref = memo[name] = node_ref(name, labels)
+            refs.append(ref)
         return refs
 
     def placements(self) -> tuple[int, Sequence[Placement]]:
