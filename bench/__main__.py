@@ -13,47 +13,71 @@ from pathlib import Path
 from bench.cluster import REPO, Cluster, generate
 from bench.measure import Budget, Client, check_filter, check_prioritize, drive, floor
 from bench.report import Memory, Row, render
-from bench.server import serve
+from bench.server import Server, serve
+from bench.fake_cluster import fake_cluster
 
 DEFAULT_SIZES = (100, 1000, 5000)
-MODES = ("cache", "full")
+MODES = ("cache", "full", "watch")
+"""watch: cache-mode bodies to an extender that watches a (fake) API server serving the generated
+nodes and VM pods bound to them: the deployed setup, placements included."""
 VERBS = ("filter", "prioritize")
 
 
 def bodies_of(cluster: Cluster, mode: str) -> tuple[Callable[[int], bytes], int]:
     """The request bodies of one mode, built on demand (a full 5,000-node body is megabytes)."""
-    if mode == "cache":
+    if mode in ("cache", "watch"):
         cached = [cluster.cache_body(pod) for pod in cluster.pods]
         return cached.__getitem__, len(cached)
     nodes = b',"Nodes":{"metadata":{},"items":[' + b",".join(cluster.nodes) + b']},"NodeNames":null}'
     return (lambda i: b'{"Pod":' + cluster.pods[i] + nodes), len(cluster.pods)
 
 
-def run_size(sites: int, workdir: Path, budget: Budget, modes: Sequence[str], pods: int,
-             log: Callable[[str], None]) -> tuple[list[Row], Memory]:
+def run_size(sites: int, workdir: Path, budget: Budget, modes: Sequence[str], pods: int, placed_per_site: int,
+             log: Callable[[str], None]) -> tuple[list[Row], list[Memory]]:
     cluster = generate(sites, workdir / f"inventory-{sites}", pods=pods)
-    env = {"SITE_EXTENDER_POLICY": str(REPO / "policy"), "SITE_EXTENDER_INVENTORY": str(cluster.inventory_dir),
-           "SITE_EXTENDER_KUBE": "none"}
+    env = {"SITE_EXTENDER_POLICY": str(REPO / "policy"), "SITE_EXTENDER_INVENTORY": str(cluster.inventory_dir)}
     rows: list[Row] = []
-    with serve(workdir, env) as server:
-        at_start = server.worker_memory_kib()["VmRSS"]
-        client = Client(server.host, server.port)
-        try:
-            for mode in modes:
-                bodies, count = bodies_of(cluster, mode)
-                size = sum(len(bodies(i)) for i in range(count)) // count
-                for verb in VERBS:
-                    check = check_filter if verb == "filter" else check_prioritize
-                    timings = drive(client, "/" + verb, bodies, count, budget, check)
-                    row = Row(sites, mode, verb, size, timings, floor(bodies, count, budget))
-                    rows.append(row)
-                    log(f"{sites:>6} {mode:<5} /{verb:<10} p50 {row.extender.p50 * 1000:8.2f} ms"
-                        f"  p99 {row.extender.p99 * 1000:8.2f} ms  floor {row.floor.timings.p50 * 1000:7.2f} ms"
-                        f"  x{row.ratio:.1f}  ({row.extender.calls} calls)")
-        finally:
-            client.close()
-        memory = server.worker_memory_kib()
-    return rows, Memory(sites, at_start, memory["VmRSS"], memory["VmHWM"])
+    memory: list[Memory] = []
+    static = [m for m in modes if m != "watch"]
+    if static:
+        with serve(workdir, {**env, "SITE_EXTENDER_KUBE": "none"}) as server:
+            rows += measure(server, cluster, sites, static, budget, log)
+            memory.append(Memory(sites, "no cluster", *server_memory(server)))
+    if "watch" in modes:
+        with fake_cluster(cluster, placed_per_site) as api:
+            kube_env = {**env, "SITE_EXTENDER_KUBE": "kubeconfig", "SITE_EXTENDER_KUBECONFIG": str(api.kubeconfig(workdir))}
+            with serve(workdir, kube_env, timeout=300) as server:
+                held = server.readyz().get("cluster", {})
+                rows += measure(server, cluster, sites, ["watch"], budget, log)
+                memory.append(Memory(sites, f"node cache: {held.get('nodes', 0):,} nodes, {held.get('pods', 0):,} pods",
+                                     *server_memory(server)))
+    return rows, memory
+
+
+def server_memory(server: Server) -> tuple[int, int, int]:
+    now = server.worker_memory_kib()
+    return server.ready_rss_kib, now["VmRSS"], now["VmHWM"]
+
+
+def measure(server: Server, cluster: Cluster, sites: int, modes: Sequence[str], budget: Budget,
+            log: Callable[[str], None]) -> list[Row]:
+    rows = []
+    client = Client(server.host, server.port)
+    try:
+        for mode in modes:
+            bodies, count = bodies_of(cluster, mode)
+            size = sum(len(bodies(i)) for i in range(count)) // count
+            for verb in VERBS:
+                check = check_filter if verb == "filter" else check_prioritize
+                timings = drive(client, "/" + verb, bodies, count, budget, check)
+                row = Row(sites, mode, verb, size, timings, floor(bodies, count, budget))
+                rows.append(row)
+                log(f"{sites:>6} {mode:<5} /{verb:<10} p50 {row.extender.p50 * 1000:8.2f} ms"
+                    f"  p99 {row.extender.p99 * 1000:8.2f} ms  floor {row.floor.timings.p50 * 1000:7.2f} ms"
+                    f"  x{row.ratio:.1f}  ({row.extender.calls} calls)")
+    finally:
+        client.close()
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -65,6 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--min-calls", type=int, default=50, help="calls per case at least (default: %(default)s)")
     parser.add_argument("--max-calls", type=int, default=5000, help="calls per case at most (default: %(default)s)")
     parser.add_argument("--pods", type=int, default=32, help="distinct VM pods, cycled (default: %(default)s)")
+    parser.add_argument("--placed-per-site", type=int, default=2,
+                        help="watch mode: VM pods bound to each node (default: %(default)s)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md",
                         help="where to write the results (default: bench/RESULTS.md)")
     args = parser.parse_args(argv)
@@ -78,16 +104,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     memory: list[Memory] = []
     with tempfile.TemporaryDirectory(prefix="site-extender-bench-") as tmp:
         for sites in sizes:
-            size_rows, size_memory = run_size(sites, Path(tmp), budget, modes, args.pods,
+            size_rows, size_memory = run_size(sites, Path(tmp), budget, modes, args.pods, args.placed_per_site,
                                               lambda line: print(line, file=sys.stderr, flush=True))
             rows += size_rows
-            memory.append(size_memory)
+            memory += size_memory
     command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
     text = render(rows, memory, command.strip(), notes=[
         "Cache mode sends every site's name (the scheduler's worst case, percentageOfNodesToScore 100);"
         " without a cluster the node names are the site ids. Full mode sends one recorded Node object per site.",
         "Prioritize is sent every node too (the scheduler sends those that passed filtering: at most as many).",
-        "Nothing is placed (no cluster): stock comes from the inventory alone.",
+        "cache and full: no cluster, nothing placed (stock from the inventory alone). watch: the extender"
+        " watches a local fake API server (tests/fake_apiserver.py) that lists one node per site and"
+        " VM pods bound to them; their placements count.",
     ])
     args.out.write_text(text, encoding="utf-8")
     print(text, end="")

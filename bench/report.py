@@ -30,8 +30,9 @@ class Row:
 @dataclass(frozen=True, slots=True)
 class Memory:
     sites: int
+    setup: str
     at_start_kib: int
-    """Worker VmRSS once ready, before any call."""
+    """Worker VmRSS once ready (node cache synced), before any call."""
     after_kib: int
     """Worker VmRSS after every case of this size."""
     peak_kib: int
@@ -75,8 +76,9 @@ def table(rows: list[Row]) -> str:
 
 
 def memory_table(memory: list[Memory]) -> str:
-    lines = ["| sites | worker RSS at start | RSS after the run | peak RSS (VmHWM) |", "|---:|---:|---:|---:|"]
-    lines += [f"| {m.sites:,} | {_mib(m.at_start_kib)} | {_mib(m.after_kib)} | {_mib(m.peak_kib)} |" for m in memory]
+    lines = ["| sites | setup | worker RSS when ready | RSS after the run | peak RSS (VmHWM) |", "|---:|---|---:|---:|---:|"]
+    lines += [f"| {m.sites:,} | {m.setup} | {_mib(m.at_start_kib)} | {_mib(m.after_kib)} | {_mib(m.peak_kib)} |"
+              for m in memory]
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@ on loopback, and find its worker process to read its resident memory."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import socket
@@ -30,6 +31,8 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log_path: Path
+    ready_rss_kib: int = 0
+    """Worker VmRSS when /readyz first answered 200."""
 
     def worker_pid(self) -> int:
         """The gunicorn worker: the one child of the master process."""
@@ -53,6 +56,14 @@ class Server:
         status = Path(f"/proc/{self.worker_pid()}/status").read_text()
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
         return {key: int(fields[key].split()[0]) for key in ("VmRSS", "VmHWM")}
+
+    def readyz(self) -> dict:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        try:
+            conn.request("GET", "/readyz")
+            return json.loads(conn.getresponse().read())
+        finally:
+            conn.close()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -78,6 +89,7 @@ def serve(log_dir: Path, env: Mapping[str, str], timeout: float = 60.0) -> Itera
             if time.monotonic() > deadline:
                 raise RuntimeError(f"gunicorn not ready in {timeout}s:\n{server.log()}")
             time.sleep(0.05)
+        server.ready_rss_kib = server.worker_memory_kib()["VmRSS"]
         yield server
     finally:
         process.send_signal(signal.SIGTERM)

@@ -54,7 +54,9 @@ def test_bench_writes_results_for_every_case(tmp_path: Path, capsys: pytest.Capt
                  "--out", str(out)]) == 0
     text = out.read_text()
     assert text == capsys.readouterr().out
-    for mode in ("cache", "full"):
+    for mode in ("cache", "full", "watch"):
         for verb in ("filter", "prioritize"):
             assert f"| 5 | {mode} | /{verb} | " in text
-    assert "cores" in text and "| 5 | " in text.split("VmHWM")[1]
+    memory = text.split("VmHWM")[1]
+    assert "cores" in text and "| 5 | no cluster | " in memory
+    assert "| 5 | node cache: 5 nodes, 10 pods | " in memory  # the watch cache synced what the fake API serves
