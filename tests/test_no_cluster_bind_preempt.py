@@ -37,3 +37,8 @@ def test_a_bind_body_that_is_not_the_protocol_is_a_400(client) -> None:
     answer = client.post("/bind", data=b'{"PodName": "x"}', content_type="application/json")
     assert answer.status_code == 400
     assert "PodNamespace" in answer.get_json()["error"]
+
+
+def test_gunicorn_without_a_cluster_says_so_at_start_up_and_is_ready(server) -> None:
+    assert server.get("/readyz").status == 200
+    assert "[WARNING] no cluster configured: serving from the inventory alone" in server.log()
