@@ -47,6 +47,9 @@ class Extender:
         self.cluster = cluster
         self.sources: tuple[PlacementSource, ...] = (cluster, *sources)
         self.binder = binder
+        self.admission = threading.Lock()
+        """Held by whatever takes stock after a check (the binder's check-then-reserve), so that two
+        such decisions never both take the last slot: every admission path must hold it."""
         self._lock = threading.Lock()
         self._snapshot: tuple[_SnapshotKey, Snapshot] | None = None
 

@@ -12,7 +12,6 @@ has listed nodes and pods, nothing is bound: what is placed is not known yet.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import replace
 
 from kubernetes.client import CoreV1Api
@@ -52,7 +51,6 @@ class KubeBinder:
         self.cluster = cluster
         self.reservations = reservations
         self.timeout = timeout
-        self._admission = threading.Lock()
 
     def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:
         name = f"{args.PodNamespace}/{args.PodName}"
@@ -86,7 +84,7 @@ class KubeBinder:
     def _admit(self, name: str, pod: Pod, node_name: str) -> str | tuple[str, str, str, str] | None:
         """Under the admission lock: check and reserve. An error text, or the placement recorded
         (site, region, zone, flavor), or None for a pod that is not a VM pod (nothing to reserve)."""
-        with self._admission:
+        with self.extender.admission:
             policy, snapshot = self.extender.view()
             try:
                 request = engine.read_request(policy, pod)
