@@ -48,6 +48,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(routes.bp)
     app.register_blueprint(allocation_routes.bp)
     routes.register_error_handlers(app)
+    _harden(app, extender)
     return app
 
 
@@ -81,3 +82,13 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
     log.info("watching nodes and pods through %s; /readyz answers 503 until the first full list",
              target.describe())
     return extender
+
+
+def _harden(app: Flask, service: Extender) -> None:
+    """Metrics, decision logs, client certificates, request limits (issue 8), in this order: the
+    metrics time every request, the certificate check runs before anything reads the body."""
+    from extender import limits, metrics, observe, tls
+
+    observe.instrument(service, metrics.init_app(app, service.cluster, service.policies))
+    tls.init_app(app)
+    limits.init_app(app)

@@ -1,0 +1,72 @@
+"""Request limits on the protocol routes: only `POST` with `application/json`, a bounded body read
+within a deadline, and every refusal answered with a JSON message that says what to change.
+
+kube-scheduler always sends `POST <urlPrefix>/<verb>` with `Content-Type: application/json`: anything
+else is not the scheduler, and is refused before the body is read.
+"""
+
+from __future__ import annotations
+
+import socket
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
+
+from extender.settings import env
+
+PROTOCOL_PATHS = frozenset({"/filter", "/prioritize", "/bind", "/preempt"})
+JSON = "application/json"
+DEFAULT_READ_TIMEOUT = 5.0
+"""Seconds a client gets to send its whole body (also the socket timeout while answering): half the
+scheduler's default httpTimeout. A client that stalls mid-body would otherwise hold a thread forever."""
+
+MESSAGE_TOO_LARGE = ("request body exceeds the limit of {limit} bytes "
+                     "(SITE_EXTENDER_MAX_BODY_BYTES; use nodeCacheCapable: true to send node names only)")
+MESSAGE_METHOD = "method {method} is not allowed on {path}: the extender verbs take POST with Content-Type application/json"
+MESSAGE_MEDIA = "Content-Type must be application/json on {path}, got {got}"
+MESSAGE_TIMEOUT = "request body not received within {seconds:g}s"
+
+
+def read_timeout() -> float:
+    return float(env("READ_TIMEOUT", str(DEFAULT_READ_TIMEOUT)) or DEFAULT_READ_TIMEOUT)
+
+
+def init_app(app: Flask) -> None:
+    """Register the checks and the error answers on `app` (uses `MAX_CONTENT_LENGTH`)."""
+    timeout = read_timeout()
+
+    @app.before_request
+    def check_protocol_request() -> tuple[Response, int] | None:
+        if request.path not in PROTOCOL_PATHS or request.method != "POST":
+            return None
+        if request.mimetype != JSON:
+            return _refuse(415, MESSAGE_MEDIA.format(path=request.path, got=request.content_type or "none"))
+        sock = request.environ.get("gunicorn.socket")
+        if isinstance(sock, socket.socket) and timeout > 0:
+            # Bounds the body read and the answer write of this request; gunicorn resets the
+            # socket's mode when the connection goes back to keep-alive.
+            sock.settimeout(timeout)
+        try:
+            request.get_data(cache=True)
+        except (TimeoutError, OSError):
+            return _refuse(408, MESSAGE_TIMEOUT.format(seconds=timeout))
+        return None
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
+        # gunicorn discards the unread rest of the body before it reads the next request.
+        return _refuse(413, MESSAGE_TOO_LARGE.format(limit=app.config["MAX_CONTENT_LENGTH"]))
+
+    @app.errorhandler(MethodNotAllowed)
+    def method_not_allowed(exc: MethodNotAllowed) -> tuple[Response, int]:
+        if request.path in PROTOCOL_PATHS:
+            message = MESSAGE_METHOD.format(method=request.method, path=request.path)
+        else:
+            message = f"method {request.method} is not allowed on {request.path}"
+        response, status = _refuse(405, message)
+        response.headers["Allow"] = ", ".join(exc.valid_methods or ())
+        return response, status
+
+
+def _refuse(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(error=message), status
