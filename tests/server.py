@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -47,9 +48,11 @@ class Served:
 
 @contextmanager
 def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str = "/healthz",
-          timeout: float = 20.0, wrap: Sequence[str] = ()) -> Iterator[Served]:
+          timeout: float = 20.0, wrap: Sequence[str] = (),
+          ssl_context: ssl.SSLContext | None = None) -> Iterator[Served]:
     """Start `gunicorn -c python:extender.gunicorn_conf` with `env` on top of the defaults; `wrap`
-    is a command that runs it (e.g. in a mount namespace)."""
+    is a command that runs it (e.g. in a mount namespace). With `ssl_context` (the client's side),
+    the server is asked over HTTPS."""
     port = free_port()
     log_path = tmp_path / f"gunicorn-{port}.log"
     full_env = {
@@ -65,8 +68,9 @@ def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str 
             [*wrap, sys.executable, "-m", "gunicorn", "-c", "python:extender.gunicorn_conf"],
             cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
-    http = urllib3.PoolManager(timeout=urllib3.Timeout(total=10))
-    served = Served(f"http://127.0.0.1:{port}", process, log_path, http)
+    http = urllib3.PoolManager(timeout=urllib3.Timeout(total=10), ssl_context=ssl_context)
+    scheme = "https" if ssl_context is not None else "http"
+    served = Served(f"{scheme}://127.0.0.1:{port}", process, log_path, http)
     try:
         deadline = time.monotonic() + timeout
         while True:
