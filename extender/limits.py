@@ -7,10 +7,12 @@ else is not the scheduler, and is refused before the body is read.
 
 from __future__ import annotations
 
+import io
 import socket
+from typing import IO
 
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, MethodNotAllowed, RequestEntityTooLarge
 
 from extender.settings import env
 
@@ -25,6 +27,7 @@ MESSAGE_TOO_LARGE = ("request body exceeds the limit of {limit} bytes "
 MESSAGE_METHOD = "method {method} is not allowed on {path}: the extender verbs take POST with Content-Type application/json"
 MESSAGE_MEDIA = "Content-Type must be application/json on {path}, got {got}"
 MESSAGE_TIMEOUT = "request body not received within {seconds:g}s"
+MESSAGE_INCOMPLETE = "request body incomplete: the connection ended before Content-Length bytes arrived"
 
 
 def read_timeout() -> float:
@@ -47,9 +50,15 @@ def init_app(app: Flask) -> None:
             # socket's mode when the connection goes back to keep-alive.
             sock.settimeout(timeout)
         try:
+            if request.content_length is None:
+                _buffer_unsized_body(app.config["MAX_CONTENT_LENGTH"])
             request.get_data(cache=True)
-        except (TimeoutError, OSError):
+        except TimeoutError:
             return _refuse(408, MESSAGE_TIMEOUT.format(seconds=timeout))
+        except ClientDisconnected as exc:  # werkzeug's stream turns a socket error into this
+            if isinstance(exc.__context__, TimeoutError):
+                return _refuse(408, MESSAGE_TIMEOUT.format(seconds=timeout))
+            return _refuse(400, MESSAGE_INCOMPLETE)
         return None
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -66,6 +75,28 @@ def init_app(app: Flask) -> None:
         response, status = _refuse(405, message)
         response.headers["Allow"] = ", ".join(exc.valid_methods or ())
         return response, status
+
+
+def _buffer_unsized_body(limit: int | None) -> None:
+    """Read a body without Content-Length (chunked) up to `limit`, or refuse it with 413.
+
+    werkzeug caps such a stream at the limit but hands back the first `limit` bytes without an
+    error: the body would be judged truncated (400) instead of too large."""
+    environ = request.environ
+    stream: IO[bytes] = environ["wsgi.input"]
+    if not environ.get("wsgi.input_terminated"):
+        return  # werkzeug then reads nothing at all: an empty body, answered 400
+    chunks, size = [], 0
+    while chunk := stream.read(65536):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RequestEntityTooLarge()
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    environ["wsgi.input"] = io.BytesIO(data)
+    environ["CONTENT_LENGTH"] = str(len(data))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    request.__dict__.pop("content_length", None)  # a cached property, read above
 
 
 def _refuse(status: int, message: str) -> tuple[Response, int]:
