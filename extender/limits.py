@@ -52,12 +52,14 @@ def init_app(app: Flask) -> None:
         try:
             if request.content_length is None:
                 _buffer_unsized_body(app.config["MAX_CONTENT_LENGTH"])
-            request.get_data(cache=True)
+            body = request.get_data(cache=True)
         except TimeoutError:
             return _refuse(408, MESSAGE_TIMEOUT.format(seconds=timeout))
         except ClientDisconnected as exc:  # werkzeug's stream turns a socket error into this
             if isinstance(exc.__context__, TimeoutError):
                 return _refuse(408, MESSAGE_TIMEOUT.format(seconds=timeout))
+            return _refuse(400, MESSAGE_INCOMPLETE)
+        if request.content_length is not None and len(body) < request.content_length:
             return _refuse(400, MESSAGE_INCOMPLETE)
         return None
 
