@@ -103,6 +103,9 @@ def _label_selector(raw: _LabelSelector | None, path: str) -> LabelSelector | No
     return LabelSelector(MappingProxyType(dict(raw.match_labels or {})), tuple(requirements))
 
 
+REASON_TOO_DEEP = "nested too deeply"
+
+
 def raw_vm_request(pod: Pod, annotation: str = VM_ANNOTATION) -> Any:
     """The undecoded VM request of `pod`, or None when the pod is not a VM pod."""
     text = (pod.metadata.annotations or {}).get(annotation)
@@ -114,10 +117,14 @@ def raw_vm_request(pod: Pod, annotation: str = VM_ANNOTATION) -> Any:
         return msgspec.json.decode(text)
     except msgspec.DecodeError:
         pass
+    except RecursionError:
+        raise VMRequestError(REASON_TOO_DEEP) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise VMRequestError(f"neither JSON nor YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise VMRequestError(REASON_TOO_DEEP) from None
 
 
 def parse_vm_request(
@@ -136,6 +143,8 @@ def parse_vm_request(
         vm = msgspec.convert(data, _VM)
     except msgspec.ValidationError as exc:
         raise VMRequestError(str(exc)) from None
+    except RecursionError:
+        raise VMRequestError(REASON_TOO_DEEP) from None
 
     flavors = tuple(choice.flavor_id for choice in vm.flavors)
     if known_flavors is not None:

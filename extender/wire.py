@@ -154,6 +154,8 @@ def _decode(decoder: msgspec.json.Decoder, body: bytes, what: str) -> Any:
         raise WireError(f"invalid {what}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise WireError(f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # msgspec's depth guard: nesting no Kubernetes object has
+        raise WireError(f"invalid {what}: JSON nested too deeply") from None
 
 
 def decode_extender_args(body: bytes) -> ExtenderArgs:
