@@ -8,10 +8,13 @@ scheduler byte for byte, unchanged and without a re-encode.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from msgspec import Raw, Struct
+from msgspec import Meta, Raw, Struct
+
+Int32 = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
+"""Go's int32 (pod priority): anything wider is not what the scheduler sends."""
 
 MAX_EXTENDER_PRIORITY = 10
 """`MaxExtenderPriority` of extender/v1: scores on the wire are integers in 0..10."""
@@ -43,7 +46,7 @@ class ObjectMeta(Struct, frozen=True):
 class PodSpec(Struct, frozen=True):
     nodeName: str = ""
     schedulerName: str = ""
-    priority: int | None = None
+    priority: Int32 | None = None
     # Clusters whose API knows VM pods carry the request here (the original global scheduler's fork).
     virtualMachine: Any = None
 
@@ -160,7 +163,11 @@ def _decode(decoder: msgspec.json.Decoder, body: bytes, what: str) -> Any:
 
 def decode_extender_args(body: bytes) -> ExtenderArgs:
     """Decode an `ExtenderArgs` body, raising `WireError` with the field path on any mismatch."""
-    return _decode(_args_decoder, body, "ExtenderArgs")
+    args = _decode(_args_decoder, body, "ExtenderArgs")
+    # Kept raw to be echoed back unchanged: still it must be the ListMeta object the scheduler decodes.
+    if args.Nodes is not None and not bytes(args.Nodes.metadata).lstrip().startswith(b"{"):
+        raise WireError("invalid ExtenderArgs: Expected `object` - at `$.Nodes.metadata`")
+    return args
 
 
 def decode_binding_args(body: bytes) -> ExtenderBindingArgs:
