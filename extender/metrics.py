@@ -10,6 +10,7 @@ with the Flask client) the app's own registry is served.
 from __future__ import annotations
 
 import os
+import struct
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -55,15 +56,69 @@ class Metrics:
         self.policy_reloads = Counter("site_extender_policy_reloads",
                                       "Policy and inventory reloads after a ConfigMap change, by result",
                                       ["result"], registry=r)
-        self.policy_reload_ok = Gauge("site_extender_policy_last_reload_success",
-                                      "1 if the last policy reload succeeded (or none was tried), 0 if the last "
-                                      "good policy is serving because the new one is invalid",
-                                      registry=r, multiprocess_mode="livemin")
-        self.policy_generation = Gauge("site_extender_policy_generation",
-                                       "Policies loaded since start (1 = the start-up one)",
-                                       registry=r, multiprocess_mode="livemin")
         self.tls_reloads = Counter("site_extender_tls_reloads", "Certificate reloads after the files changed, by result",
                                    ["result"], registry=r)
+        self._live: _LiveGauges | None = None
+        """Created at the first refresh: a worker that has not read its state yet adds no zeros."""
+
+    # --- live state, read at scrape time (and by the watcher in every worker) -------------------
+
+    def refresh(self, cluster: ClusterView, policies: PolicyStore) -> None:
+        """Copy the cluster view's stats and the policy state into the gauges; unknown keys are skipped."""
+        live = self.live()
+        try:
+            stats: Mapping[str, object] = cluster.stats() or {}
+            synced = cluster.synced()
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the cache is in trouble
+            stats, synced = {}, False
+        live.cache_synced.set(1 if synced else 0)
+        age = _number(stats.get("last_sync_age_seconds"))
+        if age is not None:
+            live.cache_age.set(age)
+        for kind in ("nodes", "pods"):
+            count = _number(stats.get(kind))
+            if count is not None:
+                live.cache_objects.labels(kind).set(count)
+        reservations = stats.get("reservations")
+        count = _number(len(reservations) if isinstance(reservations, (list, tuple, dict)) else reservations)
+        live.reservations.set(count or 0)
+        state = policies.status()
+        live.policy_reload_ok.set(0 if state.get("last_reload_error") else 1)
+        live.policy_generation.set(_number(state.get("generation")) or 1)
+
+    def live(self) -> _LiveGauges:
+        if self._live is None:
+            self._live = _LiveGauges(self.registry)
+        return self._live
+
+    def policy_reloaded(self, ok: bool) -> None:
+        self.policy_reloads.labels("success" if ok else "failure").inc()
+        self.live().policy_reload_ok.set(1 if ok else 0)
+
+    def tls_reloaded(self, ok: bool) -> None:
+        self.tls_reloads.labels("success" if ok else "failure").inc()
+
+    def exposition(self) -> bytes:
+        if not multiprocess_mode():
+            return generate_latest(self.registry)
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        for attempt in range(3):
+            try:
+                return generate_latest(registry)
+            except (struct.error, FileNotFoundError):
+                # A worker starting up has created its file but not sized it yet, or a dead
+                # worker's file was just removed: read again.
+                if attempt == 2:
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
+
+
+class _LiveGauges:
+    """This worker's view of the cluster cache, the reservations and the policy in force."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
         self.cache_synced = Gauge("site_extender_cache_synced", "1 when the node/pod cache reflects the cluster",
                                   registry=r, multiprocess_mode="livemin")
         self.cache_age = Gauge("site_extender_cache_last_sync_age_seconds",
@@ -73,44 +128,13 @@ class Metrics:
                                    ["kind"], registry=r, multiprocess_mode="livemax")
         self.reservations = Gauge("site_extender_reservations", "Placements reserved and not yet seen bound",
                                   registry=r, multiprocess_mode="livesum")
-
-    # --- live state, read at scrape time (and by the watcher in every worker) -------------------
-
-    def refresh(self, cluster: ClusterView, policies: PolicyStore) -> None:
-        """Copy the cluster view's stats and the policy state into the gauges; unknown keys are skipped."""
-        try:
-            stats: Mapping[str, object] = cluster.stats() or {}
-            synced = cluster.synced()
-        except Exception:  # noqa: BLE001 - a scrape must not fail because the cache is in trouble
-            stats, synced = {}, False
-        self.cache_synced.set(1 if synced else 0)
-        age = _number(stats.get("last_sync_age_seconds"))
-        if age is not None:
-            self.cache_age.set(age)
-        for kind in ("nodes", "pods"):
-            count = _number(stats.get(kind))
-            if count is not None:
-                self.cache_objects.labels(kind).set(count)
-        reservations = stats.get("reservations")
-        count = _number(len(reservations) if isinstance(reservations, (list, tuple, dict)) else reservations)
-        self.reservations.set(count or 0)
-        state = policies.status()
-        self.policy_reload_ok.set(0 if state.get("last_reload_error") else 1)
-        self.policy_generation.set(_number(state.get("generation")) or 1)
-
-    def policy_reloaded(self, ok: bool) -> None:
-        self.policy_reloads.labels("success" if ok else "failure").inc()
-        self.policy_reload_ok.set(1 if ok else 0)
-
-    def tls_reloaded(self, ok: bool) -> None:
-        self.tls_reloads.labels("success" if ok else "failure").inc()
-
-    def exposition(self) -> bytes:
-        if multiprocess_mode():
-            registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
-            return generate_latest(registry)
-        return generate_latest(self.registry)
+        self.policy_reload_ok = Gauge("site_extender_policy_last_reload_success",
+                                      "1 if the last policy reload succeeded (or none was tried), 0 if the last "
+                                      "good policy is serving because the new one is invalid",
+                                      registry=r, multiprocess_mode="livemin")
+        self.policy_generation = Gauge("site_extender_policy_generation",
+                                       "Policies loaded since start (1 = the start-up one)",
+                                       registry=r, multiprocess_mode="livemin")
 
 
 def _number(value: object) -> float | None:

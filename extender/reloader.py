@@ -96,6 +96,9 @@ def start(app: Flask) -> threading.Thread | None:
     metrics = metrics_module.get(app)
     watcher = Watcher(service.policies, metrics)
 
+    if metrics is not None:
+        metrics.refresh(service.cluster, service.policies)
+
     def loop() -> None:
         while True:
             time.sleep(every)

@@ -86,6 +86,7 @@ def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str 
             time.sleep(0.05)
         yield served
     finally:
+        http.clear()  # idle keep-alive connections would hold gunicorn's graceful stop
         process.terminate()
         try:
             process.wait(timeout=15)

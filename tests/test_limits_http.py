@@ -226,7 +226,8 @@ def test_worker_timeout_is_shorter_than_the_scheduler_http_timeout() -> None:
     http_timeout = config["extenders"][0]["httpTimeout"]
     assert http_timeout.endswith("s")
     deployment = yaml.safe_load((REPO / "deploy" / "base" / "deployment.yaml").read_text())
-    (extender,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == "site-extender"]
+    pod = deployment["spec"]["template"]["spec"]
+    (extender,) = [c for c in pod.get("initContainers", []) + pod["containers"] if c["name"] == "site-extender"]
     env = {e["name"]: e["value"] for e in extender.get("env", []) if "value" in e}
     settings = subprocess.run(
         [sys.executable, "-c", "import extender.gunicorn_conf as c; print(c.timeout, c.graceful_timeout)"],

@@ -62,6 +62,9 @@ def test_metrics_count_requests_outcomes_and_nodes_over_workers_and_restarts(two
     for pid in old:
         os.kill(pid, signal.SIGKILL)
     wait_for_workers(served, 2, set(old))
+    deadline = time.monotonic() + 10  # each new worker reads its live state once before it serves
+    while value(scrape(served), "site_extender_cache_synced") != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
 
     for _ in range(4):  # whichever worker answers the scrape, the sums are the same
         samples = scrape(served)
