@@ -15,6 +15,7 @@ from msgspec import Meta, Raw, Struct
 
 Int32 = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
 """Go's int32 (pod priority): anything wider is not what the scheduler sends."""
+Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
 
 MAX_EXTENDER_PRIORITY = 10
 """`MaxExtenderPriority` of extender/v1: scores on the wire are integers in 0..10."""
@@ -101,12 +102,12 @@ class MetaPod(Struct):
 
 class MetaVictims(Struct):
     Pods: list[MetaPod] | None = None
-    NumPDBViolations: int = 0
+    NumPDBViolations: Int64 = 0
 
 
 class Victims(Struct):
     Pods: list[Pod] | None = None
-    NumPDBViolations: int = 0
+    NumPDBViolations: Int64 = 0
 
 
 class ExtenderPreemptionArgs(Struct):
