@@ -185,3 +185,33 @@ def test_an_unknown_mode_is_an_error() -> None:
     expected = "SITE_EXTENDER_KUBE='cluster': expected one of auto, none, in-cluster, kubeconfig"
     with pytest.raises(KubeConfigError, match=expected):
         config.choose("cluster", {})
+
+
+BOOKMARK = json.dumps({"type": "BOOKMARK", "object": {
+    "kind": "Pod", "apiVersion": "v1",
+    "metadata": {"resourceVersion": "300", "annotations": {"k8s.io/initial-events-end": "true"}}}})
+"""A bookmark as the API server sends it: only the object's kind and resourceVersion are meaningful."""
+
+
+def test_a_bookmark_moves_the_version_and_nothing_else(api, make_cache) -> None:
+    api.scripts["pods"].append(Stream([BOOKMARK]))
+
+    cache = make_cache()
+    api.wait_for(lambda: len(api.watches("pods")) >= 2)
+
+    assert api.watches("pods")[1].query["resourceVersion"] == "300"
+    assert cache.stats()["pods"] == 4 and cache.stats()["events"] == 0
+
+
+def test_a_relist_after_410_forgets_what_went_away(api, make_cache) -> None:
+    cache = make_cache()
+    demovm3 = "8e797b61-5388-4435-87e2-9d39cb3715b1"
+    assert demovm3 in cache.pods([demovm3])
+
+    # while the watch was gone, demovm3 was deleted: the next list no longer has it
+    pods = api.lists["pods"]
+    api.lists["pods"] = {**pods, "items": [p for p in pods["items"] if p["metadata"]["uid"] != demovm3]}
+    api.scripts["pods"].append(Stream([GONE]))  # the next pod watch is told its version is too old
+    api.wait_for(lambda: demovm3 not in cache.pods([demovm3]), timeout=10)
+    assert cache.stats()["pods"] == 3
+    assert len(cache.placements()[1]) == 2
