@@ -38,19 +38,6 @@ control_socket_disable = True
 worker_tmp_dir = env("WORKER_TMP_DIR")
 
 
-def post_fork(server, worker):  # noqa: ANN001 - gunicorn's hook signature
-    """The package's own log lines (`extender.*`: cluster mode at start-up, watch errors, failed
-    bindings) go where gunicorn's error log goes, at its level; without this they would be dropped."""
-    import logging
-
-    source = logging.getLogger("gunicorn.error")
-    target = logging.getLogger("extender")
-    for handler in source.handlers:
-        target.addHandler(handler)
-    target.setLevel(source.level)
-    target.propagate = False
-
-
 # TLS (SITE_EXTENDER_TLS_CERT/_KEY, client certificates with _CLIENT_CA): checked here, so that a bad
 # configuration stops the start; each new connection then gets the current context (reloaded when
 # cert-manager rotates the files).
