@@ -98,6 +98,9 @@ def start(app: Flask) -> threading.Thread | None:
 
     if metrics is not None:
         metrics.refresh(service.cluster, service.policies)
+        from extender import tls
+
+        tls.on_reload(metrics.tls_reloaded)
 
     def loop() -> None:
         while True:

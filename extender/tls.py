@@ -125,6 +125,17 @@ class ReloadingContext:
 
 
 _reloading: ReloadingContext | None = None
+_listener: list[Callable[[bool], None]] = []
+
+
+def on_reload(listener: Callable[[bool], None]) -> None:
+    """Tell `listener` (the metrics) of every reload this worker makes, successful or not."""
+    _listener[:] = [listener]
+
+
+def _reloaded(ok: bool) -> None:
+    for listener in _listener:
+        listener(ok)
 
 
 def gunicorn_ssl_context(config: object, default_ssl_context_factory: Callable[[], ssl.SSLContext]) -> ssl.SSLContext:
@@ -134,7 +145,7 @@ def gunicorn_ssl_context(config: object, default_ssl_context_factory: Callable[[
         files = TLSFiles.from_env()
         if files is None:
             return default_ssl_context_factory()
-        _reloading = ReloadingContext(files)
+        _reloading = ReloadingContext(files, on_reload=_reloaded)
     return _reloading.current()
 
 

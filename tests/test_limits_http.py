@@ -260,3 +260,16 @@ def test_sigterm_during_a_request_still_answers_it(tmp_path: Path) -> None:
         assert served.process.returncode == 0
         with pytest.raises(OSError):
             socket.create_connection(("127.0.0.1", _port(served)), timeout=2).close()
+
+
+def test_readme_shows_the_refusals_as_the_server_gives_them(server: Served) -> None:
+    readme = (REPO / "README.md").read_text()
+    get = server.http.request("GET", server.url + "/filter", retries=False)
+    text = server.post("/filter", FILTER_BODY, content_type="text/plain")
+
+    for response in (get, text):
+        assert f"`{response.status}` `{response.data.decode().strip()}`" in readme
+    assert f"with `Allow: {get.headers['Allow']}`" in readme
+    too_large = json.dumps({"error": MESSAGE_TOO_LARGE.format(limit=DEFAULT_MAX_BODY_BYTES)}, separators=(",", ":"))
+    assert f"`413` `{too_large}`" in readme
+    assert f"`408` `{json.dumps({'error': MESSAGE_TIMEOUT.format(seconds=5)}, separators=(',', ':'))}`" in readme

@@ -19,6 +19,7 @@ from cryptography import x509
 
 from extender.tls import MESSAGE_NO_CLIENT_CERT, ReloadingContext, TLSFiles
 from tests.certs import CA, Issued, client_context
+from tests.metrics_support import scrape, value
 from tests.server import REPO, Served, serve
 
 FILTER_BODY = (REPO / "policy" / "samples" / "filter-cache.json").read_bytes()
@@ -136,6 +137,14 @@ def test_certificate_of_another_ca_fails_the_handshake(tls_server: Served, pki) 
         _post(tls_server, client_context(pki["server_ca"], pki["stranger"]))
 
 
+def test_a_serving_certificate_of_the_client_ca_cannot_call(tls_server: Served, pki, tmp_path: Path) -> None:
+    """Only certificates with the clientAuth usage: the extender's own serving certificate comes from
+    the same CA in deploy/tls/, and must not open the door."""
+    serving = pki["client_ca"].issue("site-extender", server=True, cert_path=tmp_path / "s.crt", key_path=tmp_path / "s.key")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        _post(tls_server, client_context(pki["server_ca"], serving))
+
+
 def test_plain_http_gets_no_answer(tls_server: Served) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", _port(tls_server), timeout=10)
     with pytest.raises((http.client.HTTPException, ConnectionError)):
@@ -177,6 +186,7 @@ def test_rotated_certificate_is_served_without_failing_a_request(tls_server: Ser
     assert serial == rotated.serial
     assert outcomes and all(o == 200 for o in outcomes), [o for o in outcomes if o != 200][:3]
     assert "TLS certificate reloaded" in tls_server.log()
+    assert value(scrape(tls_server), "site_extender_tls_reloads_total", result="success") >= 1
 
 
 def test_half_written_pair_keeps_the_current_certificate(tmp_path: Path, pki) -> None:
