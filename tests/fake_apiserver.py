@@ -81,6 +81,8 @@ class FakeApiServer:
         self.stale: dict[tuple[str, str], dict[str, Any]] = {}
         """A pod as one GET sees it before the next change (e.g. before another binder bound it)."""
         self.binding_status: int | None = None
+        self.bind_anyway = False
+        """With `binding_status`: make the binding, then answer that status (the answer lost on the way)."""
         self.patch_status: int | None = None
         """Force every patch to answer this status."""
         self.lists_open = threading.Event()
@@ -153,7 +155,7 @@ class FakeApiServer:
     # --- answers ------------------------------------------------------------------------------------
 
     def bind(self, namespace: str, name: str, binding: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        if self.binding_status is not None:
+        if self.binding_status is not None and not self.bind_anyway:
             return self.binding_status, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                          "message": "forced by the test", "code": self.binding_status}
         node = binding["target"]["name"]
@@ -180,6 +182,9 @@ class FakeApiServer:
                 return code, body
             pod["spec"]["nodeName"] = node
         self.push("pods", "ADDED", pod)
+        if self.binding_status is not None:
+            return self.binding_status, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                         "message": "forced by the test", "code": self.binding_status}
         return 201, recorded("post-binding-created.json")
 
     def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> tuple[int, dict[str, Any]]:

@@ -130,6 +130,17 @@ def test_a_failed_binding_releases_its_reservation(api, app) -> None:
     assert bind(client, "vm-a", UID, "site2") == ""
 
 
+def test_a_binding_made_but_answered_with_an_error_is_success(api, app) -> None:
+    api.add_pod(vm_pod("vm-a", UID))
+    api.binding_status, api.bind_anyway = 504, True  # e.g. the API server timed out after storing it
+    extender = app.extensions[EXTENSION_KEY]
+
+    assert bind(app.test_client(), "vm-a", UID, "site2") == ""
+    assert len(api.seen("PATCH", "/api/v1/namespaces/default/pods/vm-a")) == 1  # placement recorded
+    api.wait_for(lambda: UID in extender.cluster.pods([UID]) and reservations(app) == 0)
+    assert extender.view()[1].usage("site2").vms == 1
+
+
 def test_a_bind_that_no_longer_fits_says_so(api, app) -> None:
     # site2 takes 3 c6.large.2 VMs (12 GB free / 4 GB); 3 are bound there
     for i in range(3):

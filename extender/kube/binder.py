@@ -19,7 +19,7 @@ from kubernetes.client import CoreV1Api
 from extender import engine
 from extender.accounting import placement_of, placement_patch
 from extender.cluster import ClusterView
-from extender.errors import ApiError, ConflictError, NotFoundError, VMRequestError
+from extender.errors import ApiError, NotFoundError, VMRequestError
 from extender.framework import Status
 from extender.kube.api import bind_pod, patch_pod, read_pod
 from extender.reservations import Reservations
@@ -74,9 +74,11 @@ class KubeBinder:
         try:
             bind_pod(self.core, args.PodNamespace, args.PodName, pod.metadata.uid, args.Node, self.timeout)
         except ApiError as exc:
-            if admitted is not None:
+            result = self._bind_failed(name, args, exc)
+            if admitted is not None and result.Error:
                 self.reservations.release(pod.metadata.uid)
-            return self._bind_failed(name, args, exc)
+            if result.Error:
+                return result
         if admitted is not None:
             self._record(args, admitted)
         return ExtenderBindingResult()
@@ -119,21 +121,21 @@ class KubeBinder:
         return ExtenderBindingResult(Error=ERR_ELSEWHERE.format(pod=name, other=pod.spec.nodeName, node=node))
 
     def _bind_failed(self, name: str, args: ExtenderBindingArgs, exc: ApiError) -> ExtenderBindingResult:
-        """A 409 is either 'already bound' (to this node: success) or a uid precondition failure;
-        the pod as it is now tells which. A 404: the pod went away meanwhile."""
+        """What a failed binding means, from the pod as it is now: a 409 is either 'already bound'
+        (to this node: success) or the uid precondition; after any other failure (a timeout, a 5xx)
+        the binding may still have been made before the answer was lost. A 404: the pod went away."""
         if isinstance(exc, NotFoundError):
             return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=exc.message))
-        if isinstance(exc, ConflictError):
-            try:
-                pod = read_pod(self.core, args.PodNamespace, args.PodName, self.timeout)
-            except NotFoundError as gone:
-                return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=gone.message))
-            except ApiError:
-                pod = None
-            if pod is not None:
-                if args.PodUID and pod.metadata.uid != args.PodUID:
-                    return ExtenderBindingResult(
-                        Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID))
-                if pod.spec.nodeName:
-                    return self._already_bound(name, pod, args.Node)
+        try:
+            pod: Pod | None = read_pod(self.core, args.PodNamespace, args.PodName, self.timeout)
+        except NotFoundError as gone:
+            return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=gone.message))
+        except ApiError:
+            pod = None
+        if pod is not None:
+            if args.PodUID and pod.metadata.uid != args.PodUID:
+                return ExtenderBindingResult(
+                    Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID))
+            if pod.spec.nodeName:
+                return self._already_bound(name, pod, args.Node)
         return ExtenderBindingResult(Error=ERR_API.format(pod=name, node=args.Node, detail=exc))
