@@ -83,8 +83,19 @@ def test_readyz_is_503_until_the_first_full_sync(cluster) -> None:
         "mode": "kubernetes", "synced": True, "nodes": 3, "pods": 6}
 
 
-def test_recorded_filter_then_bind_then_bind_again(cluster) -> None:
+def synced(cluster: tuple[FakeApiServer, Served]) -> tuple[FakeApiServer, Served]:
+    """The cluster once the extender has listed it (the tests after the first do not depend on it)."""
     api, served = cluster
+    api.lists_open.set()
+    deadline = time.monotonic() + 10
+    while served.get("/readyz").status != 200:
+        assert time.monotonic() < deadline, served.log()
+        time.sleep(0.02)
+    return api, served
+
+
+def test_recorded_filter_then_bind_then_bind_again(cluster) -> None:
+    api, served = synced(cluster)
     # the three demovm pods on site1 count; smallvm passes site1 and site2 (region1, az1/az2)
     answer = post(served, "/filter", fixture_bytes("filter-0005.json"))
     assert answer["NodeNames"] == ["site2", "site1"]
@@ -104,7 +115,7 @@ def test_recorded_filter_then_bind_then_bind_again(cluster) -> None:
 
 
 def test_recorded_preempt_names_the_victims_that_exist(cluster) -> None:
-    _, served = cluster
+    _, served = synced(cluster)
     # bigvm (c6.xlarge.4, no EIP) fits site1 under our rules: the scheduler's victims stand
     answer = post(served, "/preempt", fixture_bytes("preempt-0001.json"))
     assert answer == {"NodeNameToMetaVictims": {
@@ -125,7 +136,7 @@ def test_recorded_preempt_names_the_victims_that_exist(cluster) -> None:
 
 
 def test_a_burst_over_http_places_exactly_the_free_slots(cluster) -> None:
-    api, served = cluster
+    api, served = synced(cluster)
     pods = 10
     uids = [f"00000000-0000-0000-1111-{i:012d}" for i in range(pods)]
     for i, uid in enumerate(uids):
