@@ -81,6 +81,8 @@ class Snapshot:
     """Memo of `sites_with_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
     _memos: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
     """Plugins' memos of what does not depend on the pod (`memo`)."""
+    _keyed: Mapping[str, Placement] | None = field(default=None, repr=False, compare=False)
+    """The placements by key (None when two share a key: the next snapshot then sums from scratch)."""
     _candidates: dict[str, Candidate] = field(default_factory=dict, repr=False, compare=False)
     """Memo of `candidate` by node name (it does not depend on the pod): valid while the node ref is the
     same object, which the node cache keeps until the node changes."""
@@ -95,10 +97,24 @@ class Snapshot:
         if previous is not None and previous.inventory is not inventory:
             previous = None
         index = previous.index if previous is not None else index_inventory(inventory)
-        by_site = summarize(placements)
+        placements = tuple(placements)
+        keyed = _keyed(placements)
+        changed = _changed_sites(previous, keyed) if previous is not None and keyed is not None else None
+        if previous is not None and changed is not None:
+            # Only the sites whose placements changed are summed again (in the order of `placements`).
+            by_site = dict(previous.by_site)
+            for site_id in changed:
+                by_site.pop(site_id, None)
+            by_site.update(summarize([p for p in placements if p.site_id in changed]))
+            placed = {k: v for k, v in previous.placed.items() if k[0] not in changed}
+            summed = [(site_id, by_site[site_id]) for site_id in changed if site_id in by_site]
+        else:
+            previous = None
+            by_site = summarize(placements)
+            placed = {}
+            summed = list(by_site.items())
         eips: dict[tuple[str, str], int] = {}
         storage: dict[tuple[str, str, str], int] = {}
-        placed: dict[tuple[str, str], Placed] = {}
         for site_id, usage in by_site.items():
             site = inventory.sites.get(site_id)
             if site is None:
@@ -109,14 +125,15 @@ class Snapshot:
             for volume_type, size in usage.storage.items():
                 zkey = (site.region, site.az, volume_type)
                 storage[zkey] = storage.get(zkey, 0) + size
-            _take(placed, site, index.sites[site_id], usage, inventory)
-        if previous is not None:
-            changed = frozenset(site_id for site_id in by_site.keys() | previous.by_site.keys()
-                                if by_site.get(site_id) != previous.by_site.get(site_id))
+        for site_id, usage in summed:
+            site = inventory.sites.get(site_id)
+            if site is not None:
+                _take(placed, site, index.sites[site_id], usage, inventory)
+        if previous is not None and changed is not None:
             fullness = dict(previous.fullness)
             sites = [(site_id, index.sites[site_id]) for site_id in changed if site_id in index.sites]
         else:
-            changed, fullness, sites = None, {}, list(index.sites.items())
+            fullness, sites = {}, list(index.sites.items())
         for site_id, site_index in sites:
             pool = site_index.capacity.get(ANY_TYPE, NO_HOSTS)
             taken = placed.get((site_id, ANY_TYPE), NOTHING_PLACED)
@@ -124,7 +141,7 @@ class Snapshot:
                     + free_share(pool.mem_free - taken.ram, pool.mem_total)) / 2
             fullness[site_id] = 1.0 - free if pool.hosts else 0.0
         snapshot = cls(inventory=inventory, by_site=by_site, eips_by_pool=eips, storage_by_zone=storage,
-                       index=index, placed=placed, fullness=fullness)
+                       index=index, placed=placed, fullness=fullness, _keyed=keyed)
         if previous is not None and changed is not None:
             snapshot._carry_over(previous, changed)
         return snapshot
@@ -237,6 +254,27 @@ class Snapshot:
             if flavor is not None and self.flavor_stock(site, flavor).left >= 1:
                 return rank, flavor
         return None
+
+
+def _keyed(placements: tuple[Placement, ...]) -> dict[str, Placement] | None:
+    keyed = {p.key: p for p in placements}
+    return keyed if len(keyed) == len(placements) else None
+
+
+def _changed_sites(previous: Snapshot, keyed: Mapping[str, Placement]) -> frozenset[str] | None:
+    """The sites of the placements added, removed or changed since `previous` (None: unknown)."""
+    before = previous._keyed
+    if before is None:
+        return None
+    changed: set[str] = set()
+    for key, placement in keyed.items():
+        old = before.get(key)
+        if old is not placement and old != placement:
+            changed.add(placement.site_id)
+            if old is not None:
+                changed.add(old.site_id)  # moved or changed: its old site too
+    changed.update(before[key].site_id for key in before.keys() - keyed.keys())
+    return frozenset(changed)
 
 
 def _take(placed: dict[tuple[str, str], Placed], site: Site, index: SiteIndex, usage: SiteUsage,
