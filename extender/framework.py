@@ -81,6 +81,7 @@ class Snapshot:
     """Memo of `sites_with_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
     _memos: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
     """Plugins' memos of what does not depend on the pod (`memo`)."""
+    _last_in_stock: tuple | None = field(default=None, repr=False, compare=False)
     _keyed: Mapping[str, Placement] | None = field(default=None, repr=False, compare=False)
     """The placements by key (None when two share a key: the next snapshot then sums from scratch)."""
     _candidates: dict[str, Candidate] = field(default_factory=dict, repr=False, compare=False)
@@ -215,7 +216,11 @@ class Snapshot:
 
     def first_in_stock_all(self, flavors: Sequence[str],
                            candidates: Sequence[Candidate]) -> list[tuple[int, Flavor] | None]:
-        """`first_in_stock` of each candidate, by `sites_with_stock` for those in their site's region."""
+        """`first_in_stock` of each candidate, by `sites_with_stock` for those in their site's region.
+        The last answer is kept: the priorities of one request ask it for the same candidate list."""
+        last = self._last_in_stock
+        if last is not None and last[1] is candidates and last[0] == flavors:
+            return last[2]
         stocked = [self.sites_with_stock(f) for f in flavors]
         flavor_of = self.inventory.flavors
         found: list[tuple[int, Flavor] | None] = []
@@ -231,6 +236,7 @@ class Snapshot:
                     break
             else:
                 found.append(None)
+        object.__setattr__(self, "_last_in_stock", (tuple(flavors), candidates, found))  # a memo, not state
         return found
 
     def candidate(self, node: NodeRef) -> Candidate | None:
