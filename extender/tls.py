@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
@@ -30,6 +32,9 @@ log = logging.getLogger(__name__)
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 """Answered without a client certificate: kubelet probes cannot present one."""
+DEFAULT_HANDSHAKE_TIMEOUT = 2.0
+"""Seconds for a client to complete the TLS handshake and send its first request's headers (the
+scheduler, on loopback, takes milliseconds)."""
 MESSAGE_NO_CLIENT_CERT = ("a client certificate signed by SITE_EXTENDER_TLS_CLIENT_CA is required "
                           "(kube-scheduler: tlsConfig.certFile and keyFile)")
 
@@ -65,9 +70,24 @@ def _signature(paths: tuple[Path, ...]) -> tuple[tuple[int, int, int], ...]:
     return tuple(result)
 
 
+class _DeadlineContext(ssl.SSLContext):
+    """Bounds the handshake (and the first request's headers): gunicorn's threads wrap and handshake
+    a blocking socket without a timeout, so a few clients sending half a ClientHello would hold every
+    thread. gunicorn makes the socket blocking again for each request it reads on a kept-alive connection."""
+
+    handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT
+
+    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:  # type: ignore[override]
+        if self.handshake_timeout > 0:
+            sock.settimeout(self.handshake_timeout)
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
 def build_context(files: TLSFiles) -> ssl.SSLContext:
     """A server context: TLS 1.2+, the certificate chain, and client verification when a CA is set."""
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context = _DeadlineContext(ssl.PROTOCOL_TLS_SERVER)
+    context.handshake_timeout = float(env("TLS_HANDSHAKE_TIMEOUT", str(DEFAULT_HANDSHAKE_TIMEOUT))
+                                      or DEFAULT_HANDSHAKE_TIMEOUT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile=files.cert, keyfile=files.key)
     if files.client_ca:

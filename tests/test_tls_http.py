@@ -145,6 +145,26 @@ def test_a_serving_certificate_of_the_client_ca_cannot_call(tls_server: Served, 
         _post(tls_server, client_context(pki["server_ca"], serving))
 
 
+def test_stalled_handshakes_do_not_hold_the_server(tls_server: Served, pki) -> None:
+    """As many clients as gunicorn has threads send half a ClientHello and stop: the handshake
+    deadline frees the threads, the scheduler's request is answered (without it: never)."""
+    stalled = []
+    for _ in range(4):  # SITE_EXTENDER_THREADS
+        sock = socket.create_connection(("127.0.0.1", _port(tls_server)), timeout=30)
+        sock.sendall(b"\x16\x03\x01\x00\xff")  # a TLS record header announcing more than comes
+        stalled.append(sock)
+    try:
+        time.sleep(0.3)
+        conn = http.client.HTTPSConnection("127.0.0.1", _port(tls_server), timeout=15,
+                                           context=client_context(pki["server_ca"], pki["scheduler"]))
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
 def test_plain_http_gets_no_answer(tls_server: Served) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", _port(tls_server), timeout=10)
     with pytest.raises((http.client.HTTPException, ConnectionError)):
