@@ -75,7 +75,7 @@ def init_app(app: Flask) -> None:
         else:
             message = f"method {request.method} is not allowed on {request.path}"
         response, status = _refuse(405, message)
-        response.headers["Allow"] = ", ".join(exc.valid_methods or ())
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
         return response, status
 
 
