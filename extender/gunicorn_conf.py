@@ -73,8 +73,9 @@ def post_worker_init(worker: object) -> None:
     requests do not walk them again and again (shorter pauses, lower p99)."""
     import gc
 
-    from extender import reloader
+    from extender import limits, reloader
 
+    limits.bound_connection_reads()
     reloader.start(worker.wsgi)  # type: ignore[attr-defined]
     gc.freeze()
 

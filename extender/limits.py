@@ -79,6 +79,28 @@ def init_app(app: Flask) -> None:
         return response, status
 
 
+def bound_connection_reads(timeout: float | None = None) -> None:
+    """In a gunicorn gthread worker: put a deadline on reading each request's headers.
+
+    gthread hands a connection to a thread once it is readable and then reads the request line and
+    headers from a blocking socket without a timeout: a few clients that send half a request hold
+    every thread. After gunicorn readies the connection for a request (`TConn.init`, called for
+    each one), the socket gets `timeout`; the body read is bounded by `init_app` again."""
+    from gunicorn.workers import gthread
+
+    deadline = read_timeout() if timeout is None else timeout
+    original = gthread.TConn.init
+    if deadline <= 0 or getattr(original, "site_extender_bounded", False):
+        return
+
+    def init(self: gthread.TConn) -> None:
+        original(self)
+        self.sock.settimeout(deadline)
+
+    init.site_extender_bounded = True  # type: ignore[attr-defined]
+    gthread.TConn.init = init  # type: ignore[method-assign]
+
+
 def _buffer_unsized_body(limit: int | None) -> None:
     """Read a body without Content-Length (chunked) up to `limit`, or refuse it with 413.
 

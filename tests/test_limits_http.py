@@ -273,3 +273,20 @@ def test_readme_shows_the_refusals_as_the_server_gives_them(server: Served) -> N
     too_large = json.dumps({"error": MESSAGE_TOO_LARGE.format(limit=DEFAULT_MAX_BODY_BYTES)}, separators=(",", ":"))
     assert f"`413` `{too_large}`" in readme
     assert f"`408` `{json.dumps({'error': MESSAGE_TIMEOUT.format(seconds=5)}, separators=(',', ':'))}`" in readme
+
+
+def test_clients_stalled_in_their_headers_do_not_hold_the_server(limited: Served) -> None:
+    """As many clients as gunicorn has threads send half a request and stop: each is cut off after
+    SITE_EXTENDER_READ_TIMEOUT, and the scheduler's request is answered (without it: never)."""
+    stalled = []
+    for _ in range(4):  # SITE_EXTENDER_THREADS
+        sock = socket.create_connection(("127.0.0.1", _port(limited)), timeout=30)
+        sock.sendall(b"POST /filter HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        stalled.append(sock)
+    try:
+        time.sleep(0.3)
+        status, _, answer = parse(exchange(limited, request("/filter", FILTER_BODY, {"Content-Length": str(len(FILTER_BODY))})))
+        assert status == 200 and answer["NodeNames"] == ["site2", "site1"]
+    finally:
+        for sock in stalled:
+            sock.close()
