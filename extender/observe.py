@@ -68,9 +68,13 @@ def _describe(verb: str, result: Any, metrics: Metrics, predicates: Iterable[str
             result.Nodes.items or [] if result.Nodes is not None else [])
         names = set(predicates)
         metrics.nodes_passed.inc(len(passed))
+        counts: dict[tuple[str, str], int] = {}  # one counter update per label set, not per node
         for reasons, unresolvable in ((result.FailedNodes, "false"), (result.FailedAndUnresolvableNodes, "true")):
             for reason in (reasons or {}).values():
-                metrics.nodes_failed.labels(predicate_of(reason, names), unresolvable).inc()
+                key = (predicate_of(reason, names), unresolvable)
+                counts[key] = counts.get(key, 0) + 1
+        for (predicate, unresolvable), count in counts.items():
+            metrics.nodes_failed.labels(predicate, unresolvable).inc(count)
         return {"nodes_out": len(passed), "failed": len(result.FailedNodes or {}),
                 "unresolvable": len(result.FailedAndUnresolvableNodes or {}), "error": result.Error or ""}
     if verb == "prioritize":
