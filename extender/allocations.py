@@ -89,14 +89,14 @@ class Allocations:
         request = self.parse(body)
         allocation_id = allocation_id or str(uuid.uuid4())
         group = GROUP_PREFIX + allocation_id
-        with self.store.transaction() as txn:
+        # The extender's admission lock (held by /bind between its check and its reservation) and
+        # the store's write transaction: neither a bind nor another allocation can take the same
+        # stock between this check and the insert below.
+        with self.extender.admission, self.store.transaction() as txn:
             if txn.exists(allocation_id):
                 raise AllocationExists(allocation_id)
-            # The store's own placements are read inside the write lock: no other allocation can
-            # take the same stock between this check and the insert below.
             policy, current = self.extender.view()
-            others = [p for source in self.extender.sources if source is not self.store
-                      for p in source.placements()[1]]
+            others = self.extender.placements_except(self.store)
             snapshot = Snapshot.build(policy.inventory, (*others, *txn.placements()), previous=current)
             plan = allocator.plan(policy, snapshot, request, group)
             if isinstance(plan, allocator.Refusal):

@@ -71,6 +71,10 @@ class Extender:
             self._snapshot = (key, snapshot)
         return policy, snapshot
 
+    def placements_except(self, excluded: PlacementSource) -> list[Placement]:
+        """Every placement once, from every source but `excluded`, read in the order `view` reads."""
+        return _unique([source.placements() for source in reversed(self.sources) if source is not excluded])
+
     def nodes(self, args: ExtenderArgs) -> list[NodeRef]:
         """The nodes asked about: from the full NodeList when sent, else resolved by name."""
         if args.Nodes is not None:
