@@ -80,21 +80,30 @@ def check(policy: Policy, snapshot: Snapshot, request: VMRequest, node: NodeRef)
     return first
 
 
-def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
-    """Decide for every node whether the pod's VM can go there (what `reference_filter_nodes` answers,
-    by `run_predicates`: predicate by predicate over all nodes rather than node by node)."""
-    decision = FilterDecision()
+def _vm_request_or_decide(policy: Policy, pod: Pod, nodes: Sequence[NodeRef],
+                          decision: FilterDecision) -> VMRequest | None:
+    """The pod's VM request; or None once `decision` holds the answer for every node: all
+    unresolvable for a malformed request, all passed (or rejected, per policy) for a non-VM pod."""
     try:
         request = read_request(policy, pod)
     except VMRequestError as exc:
         decision.unresolvable.update((node.name, str(exc)) for node in nodes)
-        return decision
+        return None
     if request is None:
         if policy.options.non_vm_pods == "reject":
             reason = REASON_NOT_VM.format(annotation=policy.options.vm_annotation)
             decision.unresolvable.update((node.name, reason) for node in nodes)
         else:
             decision.passed.extend(node.name for node in nodes)
+    return request
+
+
+def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
+    """Decide for every node whether the pod's VM can go there (what `reference_filter_nodes` answers,
+    by `run_predicates`: predicate by predicate over all nodes rather than node by node)."""
+    decision = FilterDecision()
+    request = _vm_request_or_decide(policy, pod, nodes, decision)
+    if request is None:
         return decision
     verdicts = run_all(policy, snapshot, request, nodes)
     decision.passed.extend([node.name for node, status in zip(nodes, verdicts) if status is None])
@@ -161,17 +170,8 @@ def reference_filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: 
     """`filter_nodes` the straightforward way: every predicate on every node through `check`. The
     reference the fast path is tested against (same answers, same order)."""
     decision = FilterDecision()
-    try:
-        request = read_request(policy, pod)
-    except VMRequestError as exc:
-        decision.unresolvable.update((node.name, str(exc)) for node in nodes)
-        return decision
+    request = _vm_request_or_decide(policy, pod, nodes, decision)
     if request is None:
-        if policy.options.non_vm_pods == "reject":
-            reason = REASON_NOT_VM.format(annotation=policy.options.vm_annotation)
-            decision.unresolvable.update((node.name, reason) for node in nodes)
-        else:
-            decision.passed.extend(node.name for node in nodes)
         return decision
     for node in nodes:
         status = check(policy, snapshot, request, node)
