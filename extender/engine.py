@@ -222,6 +222,15 @@ def to_wire_score(mean: float) -> int:
     return max(0, min(MAX_EXTENDER_PRIORITY, round(mean * MAX_EXTENDER_PRIORITY / MAX_PLUGIN_SCORE)))
 
 
+def _request_to_score(policy: Policy, pod: Pod) -> VMRequest | None:
+    """The VM request to score for, or None (every node scores 0): a non-VM pod, or a malformed
+    request, which /filter has already failed everywhere with its reason."""
+    try:
+        return read_request(policy, pod)
+    except VMRequestError:
+        return None
+
+
 def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> list[tuple[str, int]]:
     """One (node, 0..10) per node asked, in order: each priority's scores normalized over the nodes
     that pass the predicates (`normalize`), then weighted (`combine`). Non-VM pods and nodes that
@@ -230,10 +239,7 @@ def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequen
 
     Worked out priority by priority over all feasible nodes (`score_columns`) rather than node by
     node; the answers are `reference_prioritize_nodes`'s, to the last bit of every float."""
-    try:
-        request = read_request(policy, pod)
-    except VMRequestError:
-        request = None
+    request = _request_to_score(policy, pod)
     if request is None:
         return [(node.name, 0) for node in nodes]
     verdicts = run_all(policy, snapshot, request, nodes)
@@ -246,10 +252,8 @@ def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequen
     for priority, column in zip(policy.priorities, score_columns(policy, snapshot, request, feasible)):
         best = max(column)
         weight = priority.weight
-        if best > 0:
+        if best > 0:  # a priority where every node scores 0 adds nothing
             weighted = [w + weight * (score * MAX_PLUGIN_SCORE / best) for w, score in zip(weighted, column)]
-        else:
-            weighted = [w + weight * 0.0 for w in weighted]
     top = MAX_EXTENDER_PRIORITY  # `to_wire_score(w / total)`, inline: it runs for every node
     scores = iter([max(0, min(top, round(w / total * MAX_EXTENDER_PRIORITY / MAX_PLUGIN_SCORE))) for w in weighted])
     return [(node.name, next(scores) if v is None else 0) for node, v in zip(nodes, verdicts)]
@@ -285,10 +289,7 @@ def score_columns(policy: Policy, snapshot: Snapshot, request: VMRequest,
 def reference_prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> list[tuple[str, int]]:
     """`prioritize_nodes` the straightforward way, node by node: the reference the fast path is tested
     against."""
-    try:
-        request = read_request(policy, pod)
-    except VMRequestError:
-        request = None
+    request = _request_to_score(policy, pod)
     if request is None:
         return [(node.name, 0) for node in nodes]
     feasible: list[tuple[int, Candidate]] = []
