@@ -60,20 +60,27 @@ class Extender:
         # holds the bound pod, so read in this order a placement in flight is seen at least once
         # (and `_unique` counts it once, the reservation's version first: it has the flavor chosen);
         # read the other way round it could slip between the two.
-        answers = [source.placements() for source in reversed(self.sources)]
+        answers = self._answers()
         key = _SnapshotKey(generation, tuple(version for version, _ in answers))
         cached = self._snapshot
         if cached is not None and cached[0] == key:
             return policy, cached[1]
         with self._lock:
-            previous = self._snapshot[1] if self._snapshot else None
+            cached = self._snapshot
+            if cached is not None and cached[0] == key:  # another thread built it meanwhile
+                return policy, cached[1]
+            previous = cached[1] if cached else None
             snapshot = Snapshot.build(policy.inventory, _unique(answers), previous=previous)
             self._snapshot = (key, snapshot)
         return policy, snapshot
 
     def placements_except(self, excluded: PlacementSource) -> list[Placement]:
         """Every placement once, from every source but `excluded`, read in the order `view` reads."""
-        return _unique([source.placements() for source in reversed(self.sources) if source is not excluded])
+        return _unique(self._answers(excluded))
+
+    def _answers(self, excluded: PlacementSource | None = None) -> list[tuple[int, Sequence[Placement]]]:
+        """Each source's (version, placements), the cluster last (see `view`)."""
+        return [source.placements() for source in reversed(self.sources) if source is not excluded]
 
     def nodes(self, args: ExtenderArgs) -> list[NodeRef]:
         """The nodes asked about: from the full NodeList when sent, else resolved by name."""
