@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from extender.model import EMPTY_MAP, EipPool, Flavor, Host, Inventory, Site, VolumePool
+from extender.sitetable import SiteTable, build_site_table
 
 ANY_TYPE = ""
 """The resource type of a flavor that names none: every host of the site serves it."""
@@ -194,6 +195,8 @@ class InventoryIndex:
     """Site ids by the inventory's (region, availability zone)."""
     by_eip_pool: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: EMPTY_MAP)
     """Site ids by the EIP pool they draw from: (region, eip_type_name)."""
+    table: SiteTable = field(default_factory=SiteTable, compare=False)
+    """The sites as columns, for the fast path (derived from the same inventory as the rest: not compared)."""
 
     def capacity(self, site_id: str, resource_type: str) -> HostCapacity:
         site = self.sites.get(site_id)
@@ -234,6 +237,7 @@ def index_inventory(inventory: Inventory) -> InventoryIndex:
         with_attributes=frozenset(s.id for s in inventory.sites.values() if s.attributes),
         by_zone=MappingProxyType({k: frozenset(v) for k, v in by_zone.items()}),
         by_eip_pool=MappingProxyType({k: frozenset(v) for k, v in by_eip_pool.items()}),
+        table=build_site_table(inventory),
     )
 
 

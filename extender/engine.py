@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from extender.errors import VMRequestError
-from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, Status
+import numpy as np
+
+from extender.framework import MAX_PLUGIN_SCORE, Candidate, FilterPlugin, ScorePlugin, Snapshot, Status
 from extender.model import Flavor, NodeRef, VMRequest
 from extender.policy import Policy
 from extender.vmrequest import parse_vm_request, pod_group, raw_vm_request
@@ -99,53 +101,123 @@ def _vm_request_or_decide(policy: Policy, pod: Pod, nodes: Sequence[NodeRef],
 
 
 def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
-    """Decide for every node whether the pod's VM can go there (what `reference_filter_nodes` answers,
-    by `run_predicates`: predicate by predicate over all nodes rather than node by node)."""
+    """Decide for every node whether the pod's VM can go there: what `reference_filter_nodes`
+    answers, in the same order, worked out by `decide` (site columns, then reasons for the nodes
+    that fail)."""
     decision = FilterDecision()
     request = _vm_request_or_decide(policy, pod, nodes, decision)
     if request is None:
         return decision
-    verdicts = run_all(policy, snapshot, request, nodes)
-    decision.passed.extend([node.name for node, status in zip(nodes, verdicts) if status is None])
+    verdicts = decide(policy, snapshot, request, nodes, reasons=True)
+    decision.passed.extend([nodes[i].name for i in np.flatnonzero(verdicts.ok).tolist()])
     failed, unresolvable = decision.failed, decision.unresolvable
-    for node, status in zip(nodes, verdicts):
-        if status is not None:
-            if status.unresolvable:
-                unresolvable[node.name] = status.reason
-            else:
-                failed[node.name] = status.reason
+    for i in sorted(verdicts.statuses):
+        status = verdicts.statuses[i]
+        if status.unresolvable:
+            unresolvable[nodes[i].name] = status.reason
+        else:
+            failed[nodes[i].name] = status.reason
     return decision
 
 
-def run_all(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequence[NodeRef]) -> list[Status | None]:
-    """What `check` answers for each node, in order: `resolve`, then `run_predicates` on the candidates."""
-    resolved = snapshot.candidates(nodes)
-    if not any(c is None or not c.node.known for c in resolved):
-        return run_predicates(policy, snapshot, request, resolved)  # type: ignore[arg-type]
-    outcomes = [resolve(node, snapshot) for node in nodes]
-    candidates = [c for c in outcomes if type(c) is Candidate]
-    verdicts = iter(run_predicates(policy, snapshot, request, candidates))
-    return [next(verdicts) if type(c) is Candidate else c for c in outcomes]  # type: ignore[misc]
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """`decide`'s answer for a list of nodes."""
+
+    candidates: list[Candidate | None]
+    positions: np.ndarray
+    """Per node: `Candidate.position` (-1: the node is decided on its own)."""
+    ok: np.ndarray
+    """Per node: True when it passes every predicate."""
+    statuses: dict[int, Status]
+    """By node index: what `check` answers for a node that fails (when asked with reasons)."""
 
 
-def run_predicates(policy: Policy, snapshot: Snapshot, request: VMRequest,
-                   candidates: Sequence[Candidate]) -> list[Status | None]:
+def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequence[NodeRef],
+           reasons: bool) -> Verdicts:
+    """What `check` answers for every node, found the fast way.
+
+    A node that agrees with its site (`Candidate.position` >= 0) is decided by its site's entry in
+    each predicate's `site_mask(request, snapshot)` (a mask over the `SiteTable`; None: every site
+    passes), a vector operation per predicate for all nodes at once. Only the nodes that fail some
+    predicate are then given reasons, by `run_predicates` restricted to the predicates they fail.
+    A predicate without `site_mask` is asked about those nodes one by one (`filter_all`/`filter`);
+    the other nodes (unknown, off-inventory, labelled unlike their site) go through `check`."""
+    resolved, positions = snapshot.frame(nodes)
+    plain = positions >= 0
+    ok = plain.copy()
+    statuses: dict[int, Status] = {}
+    if ok.any():
+        fails = [_plain_failures(p, request, snapshot, resolved, positions, plain) for p in policy.predicates]
+        for fail in fails:
+            if fail is not None:
+                ok &= ~fail
+        failing = np.flatnonzero(plain & ~ok)
+        if reasons and failing.size:
+            found = run_predicates(policy, snapshot, request, [resolved[i] for i in failing.tolist()],
+                                   [None if f is None else f[failing] for f in fails])
+            statuses.update(zip(failing.tolist(), found))  # type: ignore[arg-type]
+    for i in np.flatnonzero(~plain).tolist():
+        status = check(policy, snapshot, request, nodes[i])
+        if status is None:
+            ok[i] = True
+        elif reasons:
+            statuses[i] = status
+    return Verdicts(resolved, positions, ok, statuses)
+
+
+def _plain_failures(predicate: FilterPlugin, request: VMRequest, snapshot: Snapshot,
+                    resolved: Sequence[Candidate | None], positions: np.ndarray, plain: np.ndarray) -> np.ndarray | None:
+    """Per node: True for a node decided by its site that fails `predicate` (None: no node fails)."""
+    site_mask = getattr(predicate, "site_mask", None)
+    if site_mask is not None:
+        mask = site_mask(request, snapshot)
+        return None if mask is None else plain & ~mask[positions]
+    pre_filter = getattr(predicate, "pre_filter", None)
+    if pre_filter is not None and not pre_filter(request, snapshot):
+        return None
+    where = np.flatnonzero(plain)
+    candidates = [resolved[i] for i in where.tolist()]
+    filter_all = getattr(predicate, "filter_all", None)
+    if filter_all is not None:
+        failing = [k for k, _ in filter_all(request, candidates, snapshot)]
+    else:
+        failing = [k for k, c in enumerate(candidates) if predicate.filter(request, c, snapshot) is not None]
+    fail = np.zeros(len(plain), dtype=bool)
+    fail[where[failing]] = True
+    return fail
+
+
+def run_predicates(policy: Policy, snapshot: Snapshot, request: VMRequest, candidates: Sequence[Candidate],
+                   fails: Sequence[np.ndarray | None] | None = None) -> list[Status | None]:
     """`check` for every candidate at once, in the same order: each predicate runs over the candidates
     that no earlier one has failed unresolvably, in policy order, so the first unresolvable failure is
     a node's answer, else its first failure, exactly as `check`.
 
-    A predicate may offer `pre_filter(request, snapshot) -> bool` (False: it passes every candidate for
-    this request, as kube-scheduler's PreFilter Skip) and `filter_all(request, candidates, snapshot)`
-    (the (index, status) of each failing candidate; what `filter` answers for each, found faster)."""
+    `fails` (one per predicate, when known): which candidates fail it (None: none does); a predicate
+    then runs only over those. A predicate may offer `pre_filter(request, snapshot) -> bool` (False:
+    it passes every candidate for this request, as kube-scheduler's PreFilter Skip) and
+    `filter_all(request, candidates, snapshot)` (the (index, status) of each failing candidate; what
+    `filter` answers for each, found faster)."""
     verdicts: list[Status | None] = [None] * len(candidates)
     open_positions = list(range(len(candidates)))
-    for predicate in policy.predicates:
+    for number, predicate in enumerate(policy.predicates):
         if not open_positions:
             break
-        pre_filter = getattr(predicate, "pre_filter", None)
-        if pre_filter is not None and not pre_filter(request, snapshot):
-            continue
-        subset = [candidates[i] for i in open_positions] if len(open_positions) < len(candidates) else candidates
+        if fails is not None:
+            fail = fails[number]
+            if fail is None:
+                continue
+            positions = [i for i in open_positions if fail[i]] if len(open_positions) < len(candidates) \
+                else np.flatnonzero(fail).tolist()
+            if not positions:
+                continue
+        else:
+            pre_filter = getattr(predicate, "pre_filter", None)
+            if pre_filter is not None and not pre_filter(request, snapshot):
+                continue
+            positions = open_positions
+        subset = [candidates[i] for i in positions] if len(positions) < len(candidates) else candidates
         filter_all = getattr(predicate, "filter_all", None)
         if filter_all is not None:
             failures = filter_all(request, subset, snapshot)
@@ -155,7 +227,7 @@ def run_predicates(policy: Policy, snapshot: Snapshot, request: VMRequest,
                         if (status := check_one(request, c, snapshot)) is not None]
         closed = False
         for k, status in failures:
-            position = open_positions[k]
+            position = positions[k]
             if status.unresolvable:
                 verdicts[position] = status
                 closed = True
@@ -237,53 +309,69 @@ def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequen
     fail a predicate score 0 (kube-scheduler sends only nodes that passed, but a node may have filled
     up since, and a site that cannot take the VM must not set the scale for those that can).
 
-    Worked out priority by priority over all feasible nodes (`score_columns`) rather than node by
-    node; the answers are `reference_prioritize_nodes`'s, to the last bit of every float."""
+    Feasibility by `decide` (no reasons needed), the scores by `score_columns`, combined on arrays in
+    the order `combine` adds: the answers are `reference_prioritize_nodes`'s, to the last bit."""
     request = _request_to_score(policy, pod)
-    if request is None:
-        return [(node.name, 0) for node in nodes]
-    verdicts = run_all(policy, snapshot, request, nodes)
-    resolved = snapshot.candidates(nodes)
-    feasible = [c for c, v in zip(resolved, verdicts) if v is None]
     total = policy.total_weight
-    if not feasible or total <= 0:
+    if request is None or total <= 0:
         return [(node.name, 0) for node in nodes]
-    weighted = [0.0] * len(feasible)
-    for priority, column in zip(policy.priorities, score_columns(policy, snapshot, request, feasible)):
-        best = max(column)
-        weight = priority.weight
-        if best > 0:  # a priority where every node scores 0 adds nothing
-            weighted = [w + weight * (score * MAX_PLUGIN_SCORE / best) for w, score in zip(weighted, column)]
-    top = MAX_EXTENDER_PRIORITY  # `to_wire_score(w / total)`, inline: it runs for every node
-    scores = iter([max(0, min(top, round(w / total * MAX_EXTENDER_PRIORITY / MAX_PLUGIN_SCORE))) for w in weighted])
-    return [(node.name, next(scores) if v is None else 0) for node, v in zip(nodes, verdicts)]
+    verdicts = decide(policy, snapshot, request, nodes, reasons=False)
+    feasible = np.flatnonzero(verdicts.ok)
+    scores = np.zeros(len(nodes), dtype=np.int64)
+    if feasible.size:
+        weighted = np.zeros(feasible.size)
+        for priority, column in zip(policy.priorities, score_columns(policy, snapshot, request, verdicts, feasible)):
+            best = column.max()
+            if best > 0:  # a priority where every node scores 0 adds nothing
+                weighted = weighted + priority.weight * (column * MAX_PLUGIN_SCORE / best)
+        # `to_wire_score(w / total)` on the array: np.rint rounds half to even, as round() does.
+        wire = np.rint(weighted / total * MAX_EXTENDER_PRIORITY / MAX_PLUGIN_SCORE)
+        scores[feasible] = np.clip(wire, 0, MAX_EXTENDER_PRIORITY)
+    return list(zip([node.name for node in nodes], scores.tolist()))
 
 
-def score_columns(policy: Policy, snapshot: Snapshot, request: VMRequest,
-                  candidates: Sequence[Candidate]) -> list[list[float]]:
-    """Per priority, in policy order, each candidate's raw score clamped to 0..100 (`score_breakdown`
-    by columns). A priority may offer `pre_score(request, snapshot) -> float | None`: a score that is
-    the same for every candidate of this request (None: it depends on the candidate), and
-    `score_all(request, candidates, snapshot)`: what `score` gives each candidate, found faster."""
+def score_columns(policy: Policy, snapshot: Snapshot, request: VMRequest, verdicts: Verdicts,
+                  feasible: np.ndarray) -> list[np.ndarray]:
+    """Per priority, in policy order, each feasible node's raw score clamped to 0..100
+    (`score_breakdown` by columns). A priority may offer `pre_score(request, snapshot) -> float |
+    None`: a score that is the same for every candidate of this request (None: it depends on the
+    candidate); `site_scores(request, snapshot)`: what `score` gives a node decided by its site, for
+    every site of the `SiteTable`; `score_all(request, candidates, snapshot)`: what `score` gives each
+    candidate, found faster."""
+    positions = verdicts.positions[feasible]
+    by_site = positions >= 0
+    sites = positions[by_site]
+    alone = feasible[~by_site].tolist()
+    every = feasible.tolist()
     columns = []
     for p in policy.priorities:
         plugin = p.plugin
         pre_score = getattr(plugin, "pre_score", None)
         same = pre_score(request, snapshot) if pre_score is not None else None
         if same is not None:
-            columns.append([min(MAX_PLUGIN_SCORE, max(0.0, float(same)))] * len(candidates))
+            columns.append(np.full(feasible.size, min(MAX_PLUGIN_SCORE, max(0.0, float(same)))))
+            continue
+        site_scores = getattr(plugin, "site_scores", None)
+        if site_scores is not None:
+            column = np.empty(feasible.size)
+            column[by_site] = site_scores(request, snapshot)[sites]
+            column[~by_site] = _scores(plugin, request, [verdicts.candidates[i] for i in alone], snapshot)
         else:
-            score_all = getattr(plugin, "score_all", None)
-            if score_all is not None:
-                raw = score_all(request, candidates, snapshot)
-            else:
-                score = plugin.score
-                raw = [score(request, c, snapshot) for c in candidates]
-            column = list(map(float, raw))  # a float already in 0..100 is its own clamp
-            if column and (min(column) < 0.0 or max(column) > MAX_PLUGIN_SCORE):
-                column = [min(MAX_PLUGIN_SCORE, max(0.0, s)) for s in column]
-            columns.append(column)  # type: ignore[arg-type]
+            column = np.array(_scores(plugin, request, [verdicts.candidates[i] for i in every], snapshot), dtype=float)
+        if column.size and (column.min() < 0.0 or column.max() > MAX_PLUGIN_SCORE):
+            column = np.clip(column, 0.0, MAX_PLUGIN_SCORE)
+        columns.append(column)
     return columns
+
+
+def _scores(plugin: ScorePlugin, request: VMRequest, candidates: list, snapshot: Snapshot) -> list[float]:
+    """What `score` gives each candidate (by `score_all` where the plugin has it)."""
+    if not candidates:
+        return []
+    score_all = getattr(plugin, "score_all", None)
+    if score_all is not None:
+        return list(map(float, score_all(request, candidates, snapshot)))
+    return [float(plugin.score(request, c, snapshot)) for c in candidates]
 
 
 def reference_prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> list[tuple[str, int]]:

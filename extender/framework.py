@@ -7,9 +7,11 @@ with a human reason and whether the failure is unresolvable (no preemption can h
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
+
+import numpy as np
 
 from extender.capacity import (
     ANY_TYPE,
@@ -34,9 +36,16 @@ from extender.model import (
     VMRequest,
     summarize,
 )
+from extender.sitetable import SiteTable
+
+T = TypeVar("T")
+_MISSING = object()
+_NO_SITES = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64))
 
 MAX_PLUGIN_SCORE = 100
 MAX_MEMO_CANDIDATES = 100_000
+MAX_DERIVED = 256
+"""Bound of `Snapshot.derived`'s memo: some keys come from requests (a volume type, a selector)."""
 """Bound of `Snapshot.candidate`'s memo: node names come from requests, the memo must not grow with them."""
 
 
@@ -84,6 +93,12 @@ class Snapshot:
     _last_in_stock: tuple | None = field(default=None, repr=False, compare=False)
     _keyed: Mapping[str, Placement] | None = field(default=None, repr=False, compare=False)
     """The placements by key (None when two share a key: the next snapshot then sums from scratch)."""
+    _columns: dict[Hashable, tuple[Callable[[Snapshot, Site], object], np.ndarray]] = field(
+        default_factory=dict, repr=False, compare=False)
+    """Memo of `site_column`: per-site numbers that do not depend on the pod, with how one is worked out
+    (the next snapshot copies the column and works out again only the sites whose placements changed)."""
+    _derived: dict[Hashable, object] = field(default_factory=dict, repr=False, compare=False)
+    """Memo of `derived`: what does not depend on the pod nor belong to one site, once per snapshot."""
     _candidates: dict[str, Candidate] = field(default_factory=dict, repr=False, compare=False)
     """Memo of `candidate` by node name (it does not depend on the pod): valid while the node ref is the
     same object, which the node cache keeps until the node changes."""
@@ -151,6 +166,14 @@ class Snapshot:
         """Keep the memos of `previous` (same inventory) for every site not in `changed`. The dicts are
         copied first: other threads may be filling them."""
         self._stocks.update((k, v) for k, v in dict(previous._stocks).items() if k[0] not in changed)
+        position, sites = self.table.position, self.inventory.sites
+        patch = [(position[site_id], sites[site_id]) for site_id in changed if site_id in position]
+        for key, (value_of, column) in dict(previous._columns).items():
+            column = column.copy()
+            for where, site in patch:
+                column[where] = value_of(self, site)
+            column.flags.writeable = False
+            self._columns[key] = (value_of, column)
         self._candidates.update((k, c) for k, c in dict(previous._candidates).items() if c.site.id not in changed)
         for name, memo in dict(previous._memos).items():
             self._memos[name] = {k: v for k, v in dict(memo).items() if k[0] not in changed}
@@ -181,6 +204,72 @@ class Snapshot:
                 self.usage(site.id).vms,
             )
         return stock
+
+    @property
+    def table(self) -> SiteTable:
+        return self.index.table
+
+    def site_column(self, key: Hashable, value_of: Callable[[Snapshot, Site], object],
+                    dtype: type = np.float64) -> np.ndarray:
+        """`value_of(snapshot, site)` for every site of `table`, in position order: worked out once per
+        snapshot, and by the next one only for the sites whose placements changed. So `value_of` must
+        depend on the pod never, and on no placement at another site. Read-only."""
+        found = self._columns.get(key)
+        if found is None:
+            sites = self.inventory.sites
+            column = np.fromiter((value_of(self, sites[i]) for i in self.table.ids), dtype=dtype,
+                                 count=len(self.table))
+            column.flags.writeable = False
+            found = self._columns.setdefault(key, (value_of, column))
+        return found[1]
+
+    def derived(self, key: Hashable, build: Callable[[], T]) -> T:
+        """What `build` gives, once per snapshot (for what depends on the inventory and placements of
+        several sites, e.g. a zone's volumes; never on the pod). Keys must come from a bounded set."""
+        found = self._derived.get(key, _MISSING)
+        if found is _MISSING:
+            found = build()
+            if len(self._derived) < MAX_DERIVED:
+                found = self._derived.setdefault(key, found)
+        return found  # type: ignore[return-value]
+
+    def stock_mask(self, flavor_id: str) -> np.ndarray:
+        """Per site: the flavor `flavor_id` of the site's own region has stock left there
+        (`sites_with_stock` as a mask)."""
+        flavor_of = self.inventory.flavors.get
+
+        def in_stock(snapshot: Snapshot, site: Site) -> bool:
+            flavor = flavor_of((site.region, flavor_id))
+            return flavor is not None and snapshot.flavor_stock(site, flavor).left >= 1
+
+        return self.site_column(("stock", flavor_id), in_stock, dtype=bool)
+
+    def fullness_column(self) -> np.ndarray:
+        """Per site: `fullness`."""
+        return self.site_column("fullness", lambda snapshot, site: snapshot.fullness.get(site.id, 0.0))
+
+    def group_sites(self, group: str) -> tuple[np.ndarray, np.ndarray]:
+        """(positions, VM counts) of the sites that hold VMs of `group`."""
+        def build() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+            position = self.table.position
+            found: dict[str, tuple[list[int], list[int]]] = {}
+            for site_id, usage in self.by_site.items():
+                where = position.get(site_id)
+                if where is None:
+                    continue
+                for name, count in usage.groups.items():
+                    entry = found.setdefault(name, ([], []))
+                    entry[0].append(where)
+                    entry[1].append(count)
+            return {name: (np.array(p, dtype=np.intp), np.array(c, dtype=np.int64)) for name, (p, c) in found.items()}
+        return self.derived("groups", build).get(group, _NO_SITES)
+
+    def frame(self, nodes: Sequence[NodeRef]) -> tuple[list[Candidate | None], np.ndarray]:
+        """`candidates` of the nodes, and each one's `Candidate.position` (-1 for a node without a
+        candidate or unknown to the node cache): where the fast path looks the node's site up."""
+        resolved = self.candidates(nodes)
+        positions = [-1 if c is None else c.position for c in resolved]
+        return resolved, np.array(positions, dtype=np.intp)
 
     def candidates(self, nodes: Sequence[NodeRef]) -> list[Candidate | None]:
         """`candidate` of each node, in order."""
@@ -250,7 +339,8 @@ class Snapshot:
             return None
         if len(memo) >= MAX_MEMO_CANDIDATES:
             memo.clear()
-        found = memo[node.name] = Candidate(node=node, site=site, usage=self.usage(site.id))
+        found = memo[node.name] = Candidate(node=node, site=site, usage=self.usage(site.id),
+                                            position=self.table.position.get(site.id, -1))
         return found
 
     def first_in_stock(self, flavors: Sequence[str], site: Site, region: str) -> tuple[int, Flavor] | None:
@@ -319,12 +409,18 @@ class Candidate:
     node: NodeRef
     site: Site
     usage: SiteUsage
+    position: int = -1
+    """The site's position in the snapshot's `SiteTable` when the node is known and agrees with its
+    site on region and zone: then the site's columns decide for the node. Else -1: the node is
+    decided on its own, plugin call by plugin call."""
     region: str = field(init=False)
     zone: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "region", self.node.region or self.site.region)
         object.__setattr__(self, "zone", self.node.zone or self.site.az)
+        if not (self.node.known and self.region == self.site.region and self.zone == self.site.az):
+            object.__setattr__(self, "position", -1)
 
     @property
     def name(self) -> str:

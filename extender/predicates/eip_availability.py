@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from extender.capacity import eip_stock
 from extender.framework import Candidate, Snapshot, Status, no_args
 from extender.model import VMRequest
@@ -60,6 +62,18 @@ class EipAvailability:
         ))
         return [(k, status) for k, c in enumerate(candidates)
                 if c.site.id not in passing and (status := self.filter(request, c, snapshot)) is not None]
+
+    def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
+        """The sites that pass (None: all): their pool has an address left."""
+        if not request.need_eip:
+            return None
+
+        def build() -> np.ndarray:
+            placed = snapshot.eips_by_pool
+            left = {key: True for key, pool in snapshot.inventory.eip_pools.items()
+                    if key[1] and eip_stock(pool, placed.get(key, 0)).left >= 1}
+            return snapshot.table.eip_pool.spread(left, False, dtype=bool)
+        return snapshot.derived("eip-left", build)
 
 
 def new(args: Mapping[str, Any]) -> EipAvailability:

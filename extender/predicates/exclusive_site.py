@@ -11,6 +11,8 @@ from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
+
 from extender.framework import Candidate, Snapshot, Status, no_args
 from extender.model import VMRequest
 
@@ -53,6 +55,15 @@ class ExclusiveSite:
         special = snapshot.index.with_attributes
         return [(k, status) for k, c in enumerate(candidates)
                 if c.site.id in special and (status := self.filter(request, c, snapshot)) is not None]
+
+    def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
+        """The sites that pass (None: all): those whose exclusive domains, if any, hold the request's."""
+        column = snapshot.table.attributes.get(ATTRIBUTE)
+        if column is None:
+            return None
+        refused = [value for value in column.values
+                   if (domains := _parse(value)) and request.domain_id not in domains]
+        return ~column.isin(refused) if refused else None
 
 
 def new(args: Mapping[str, Any]) -> ExclusiveSite:

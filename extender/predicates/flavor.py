@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from extender.framework import Candidate, Snapshot, Status, no_args
 from extender.model import VMRequest
 
@@ -62,6 +64,10 @@ class FlavorPredicate:
         return [(k, status) for k, c in enumerate(candidates)
                 if (c.site.id not in stocked or c.region != c.site.region)
                 and (status := self.filter(request, c, snapshot)) is not None]
+
+    def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
+        """The sites that pass: some acceptable flavor of the site's region in stock there."""
+        return np.logical_or.reduce([snapshot.stock_mask(f) for f in request.flavors])
 
 
 def new(args: Mapping[str, Any]) -> FlavorPredicate:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from extender.framework import Candidate, Snapshot, Status, no_args
 from extender.model import VMRequest
 
@@ -49,6 +51,18 @@ class LocationAndOperator:
     def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
         geo = request.geo_location
         return bool(request.operator) or (geo is not None and any(getattr(geo, name) for name in GEO_FIELDS))
+
+    def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
+        """The sites that pass (None: all): in the requested place, run by the requested operator."""
+        table = snapshot.table
+        masks = []
+        geo = request.geo_location
+        if geo is not None:
+            masks.extend(table.geo[name].isin([wanted.casefold()]) for name in GEO_FIELDS if (wanted := getattr(geo, name)))
+        if request.operator:
+            wanted = request.operator.casefold()
+            masks.append(table.operator_id.isin([wanted]) | table.operator_name.isin([wanted]))
+        return np.logical_and.reduce(masks) if masks else None
 
 
 def new(args: Mapping[str, Any]) -> LocationAndOperator:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from extender.framework import Candidate, Snapshot, Status, no_args
 from extender.model import VMRequest
 
@@ -58,6 +60,15 @@ class RegionAndAZ:
                 parts = reasons[region] = (head, tail)
             failures.append((k, Status(parts[0] + c.site.id + parts[1], True)))
         return failures  # type: ignore[return-value]
+
+    def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
+        """The sites that pass (None: all): in a region named without zones, or in a named zone."""
+        if not request.regions:
+            return None
+        table = snapshot.table
+        any_zone = [r.region for r in request.regions if not r.availability_zones]
+        pairs = [(r.region, z) for r in request.regions for z in r.availability_zones]
+        return table.region.isin(any_zone) | table.zone.isin(pairs)
 
 
 def new(args: Mapping[str, Any]) -> RegionAndAZ:

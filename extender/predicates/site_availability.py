@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from extender.framework import Candidate, Snapshot, Status, no_args
 from extender.model import VMRequest
 
@@ -33,6 +35,18 @@ class SiteAvailability:
         return [(k, status) for k, c in enumerate(candidates)
                 if ((wanted and c.site.id != wanted) or c.site.id in unavailable)
                 and (status := self.filter(request, c, snapshot)) is not None]
+
+    def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
+        """The sites that pass (None: all): the one asked for, if any, when it is available."""
+        table = snapshot.table
+        wanted = request.site_id
+        if wanted:
+            mask = np.zeros(len(table), dtype=bool)
+            where = table.position.get(wanted)
+            if where is not None:
+                mask[where] = table.available[where]
+            return mask
+        return table.available if snapshot.index.unavailable else None
 
 
 def new(args: Mapping[str, Any]) -> SiteAvailability:

@@ -22,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from extender.capacity import number, volume_stock
 from extender.framework import Candidate, Snapshot, Status, no_args
 from extender.model import VMRequest
@@ -81,6 +83,23 @@ class Volume:
         passing: frozenset[str] = frozenset().union(*(by_zone.get(z, ()) for z in fitting or ()))
         return [(k, status) for k, c in enumerate(candidates)
                 if c.site.id not in passing and (status := self.filter(request, c, snapshot)) is not None]
+
+    def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
+        """The sites that pass (None: all): their zone has the GB left of every requested type."""
+        if not request.storage:
+            return None
+        return np.logical_and.reduce([volume_left(snapshot, t) >= wanted for t, wanted in request.storage.items()])
+
+
+def volume_left(snapshot: Snapshot, volume_type: str) -> np.ndarray:
+    """Per site: the GB of `volume_type` its zone can still provision (`VolumeStock.left_gb`), -inf
+    where the zone has no pool of the type."""
+    def build() -> np.ndarray:
+        placed = snapshot.storage_by_zone
+        left = {(region, zone): capacity.capacity_gb - placed.get((region, zone, vtype), 0)
+                for (region, zone, vtype), capacity in snapshot.index.volumes.items() if vtype == volume_type}
+        return snapshot.table.zone.spread(left, -np.inf)
+    return snapshot.derived(("volume-left", volume_type), build)
 
 
 def new(args: Mapping[str, Any]) -> Volume:

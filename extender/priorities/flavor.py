@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
 from extender.model import VMRequest
 
@@ -30,6 +32,21 @@ class FlavorPriority:
         by_rank = [MAX_PLUGIN_SCORE * (count - rank) / count for rank in range(count)]
         return [0.0 if found is None else by_rank[found[0]]
                 for found in snapshot.first_in_stock_all(request.flavors, candidates)]
+
+    def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
+        """`score` for every site (`first_in_stock_rank`)."""
+        count = len(request.flavors)
+        by_rank = np.array([MAX_PLUGIN_SCORE * (count - rank) / count for rank in range(count)] + [0.0])
+        return by_rank[first_in_stock_rank(request.flavors, snapshot)]
+
+
+def first_in_stock_rank(flavors: Sequence[str], snapshot: Snapshot) -> np.ndarray:
+    """Per site: the rank in `flavors` of the first one of the site's region in stock there
+    (`Snapshot.first_in_stock`), len(flavors) where none is."""
+    rank = np.full(len(snapshot.table), len(flavors), dtype=np.intp)
+    for k in range(len(flavors) - 1, -1, -1):  # the most preferred last: it has the last word
+        rank[snapshot.stock_mask(flavors[k])] = k
+    return rank
 
 
 def new(args: Mapping[str, Any]) -> FlavorPriority:

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
 from extender.model import CENTRALIZE, DISCRETE, VMRequest
 
@@ -42,6 +44,19 @@ class LocalityStrategy:
         if request.strategy == CENTRALIZE:
             return centralize_score(members, fullness)
         return discrete_score(members, fullness)
+
+    def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
+        """`score` for every site, with the same arithmetic on columns."""
+        members = np.zeros(len(snapshot.table), dtype=np.int64)
+        if request.group:
+            where, counts = snapshot.group_sites(request.group)
+            members[where] = counts
+        fullness = snapshot.fullness_column()
+        if request.strategy == CENTRALIZE:
+            return centralize_score(members, fullness)  # type: ignore[arg-type]
+        if request.strategy == DISCRETE:
+            return discrete_score(members, fullness)  # type: ignore[arg-type]
+        return np.full(len(members), NO_PREFERENCE)
 
     def pre_score(self, request: VMRequest, snapshot: Snapshot) -> float | None:
         """No strategy: the same score everywhere."""

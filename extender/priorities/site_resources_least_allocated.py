@@ -17,9 +17,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from extender.capacity import NOTHING_PLACED, free_share
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot
 from extender.model import Flavor, Site, VMRequest
+from extender.predicates.volume import volume_left
+from extender.priorities.flavor import first_in_stock_rank
 
 NAME = "SiteResourcesLeastAllocated"
 RESOURCES = ("cpu", "memory", "storage", "eip")
@@ -93,6 +97,78 @@ class SiteResourcesLeastAllocated:
                 values.append(share)
             scores.append(MAX_PLUGIN_SCORE * sum([w * v for w, v in zip(weights, values)]) / total)
         return scores
+
+    def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
+        """`score` for every site: the same shares and sums, on columns."""
+        resources = ["cpu", "memory"]
+        if request.storage:
+            resources.append("storage")
+        if request.need_eip:
+            resources.append("eip")
+        total = sum(self.weights[r] for r in resources)
+        size = len(snapshot.table)
+        if total <= 0:
+            return np.zeros(size)
+        rank = first_in_stock_rank(request.flavors, snapshot)
+        cpu, memory = np.zeros(size), np.zeros(size)
+        for k, flavor_id in enumerate(request.flavors):
+            chosen = rank == k
+            if chosen.any():
+                cpu[chosen] = shares_column(snapshot, flavor_id, 0)[chosen]
+                memory[chosen] = shares_column(snapshot, flavor_id, 1)[chosen]
+        values = [cpu, memory]
+        if request.storage:
+            values.append(storage_column(request, snapshot))
+        if request.need_eip:
+            values.append(eip_column(snapshot))
+        weighted = np.zeros(size)  # added one by one from 0, as `sum` does
+        for resource, value in zip(resources, values):
+            weighted = weighted + self.weights[resource] * value
+        scores = MAX_PLUGIN_SCORE * weighted / total
+        scores[rank == len(request.flavors)] = 0.0
+        return scores
+
+
+def free_share_column(free: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """`free_share` of each entry."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.minimum(1.0, np.maximum(0.0, free / total))
+    return np.where(total > 0, share, 0.0)
+
+
+def shares_column(snapshot: Snapshot, flavor_id: str, which: int) -> np.ndarray:
+    """Per site: `compute_shares` (`which` 0: cpu, 1: memory) of the flavor `flavor_id` of the site's
+    region; NaN where the region has no such flavor."""
+    flavor_of = snapshot.inventory.flavors.get
+
+    def share(snap: Snapshot, site: Site) -> float:
+        flavor = flavor_of((site.region, flavor_id))
+        return np.nan if flavor is None else compute_shares(snap, site.id, flavor)[which]
+
+    return snapshot.site_column((SHARES_MEMO, flavor_id, which), share)
+
+
+def storage_column(request: VMRequest, snapshot: Snapshot) -> np.ndarray:
+    """`storage_share` of every site."""
+    zone = snapshot.table.zone
+    parts = np.zeros(len(snapshot.table))  # added one by one from 0, as `sum` does
+    for volume_type, wanted in request.storage.items():
+        def ceilings(volume_type: str = volume_type) -> np.ndarray:
+            return zone.spread({(region, az): capacity.capacity_gb for (region, az, vtype), capacity
+                                in snapshot.index.volumes.items() if vtype == volume_type}, 0.0)
+        ceiling = snapshot.derived((NAME, "ceiling", volume_type), ceilings)
+        parts = parts + free_share_column(volume_left(snapshot, volume_type) - wanted, ceiling)
+    return parts / len(request.storage)
+
+
+def eip_column(snapshot: Snapshot) -> np.ndarray:
+    """`eip_share` of every site."""
+    def build() -> np.ndarray:
+        placed = snapshot.eips_by_pool
+        shares = {key: free_share(pool.size - pool.used - placed.get(key, 0) - 1, pool.size)
+                  for key, pool in snapshot.inventory.eip_pools.items()}
+        return snapshot.table.eip_pool.spread(shares, 0.0)
+    return snapshot.derived((NAME, "eip"), build)
 
 
 def compute_shares(snapshot: Snapshot, site_id: str, flavor: Flavor) -> tuple[float, float]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
 from extender.model import LabelSelector, Placement, VMRequest
 
@@ -29,6 +31,13 @@ def _any_match(selector: LabelSelector | None, placements: list[Placement]) -> b
     return any(selector.matches(p.labels) for p in placements)
 
 
+def _key(selector: LabelSelector | None) -> tuple | None:
+    """A selector as a hashable value."""
+    if selector is None:
+        return None
+    return tuple(sorted(selector.match_labels.items())), selector.match_expressions
+
+
 class StackAffinity:
     name = NAME
 
@@ -37,6 +46,22 @@ class StackAffinity:
         affinity = MAX_PLUGIN_SCORE if _any_match(request.stack_affinity, placements) else 0
         anti = 0 if _any_match(request.stack_antiaffinity, placements) else MAX_PLUGIN_SCORE
         return (affinity + anti) / 2
+
+    def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
+        """`score` for every site: the sites without placements score as an empty site, the others
+        one by one; once per snapshot and pair of selectors."""
+        def build() -> np.ndarray:
+            position = snapshot.table.position
+            scores = np.full(len(snapshot.table), (0 + MAX_PLUGIN_SCORE) / 2)  # no placement matches
+            for site_id, usage in snapshot.by_site.items():
+                where = position.get(site_id)
+                if where is not None and usage.placements:
+                    placements = usage.placements
+                    affinity = MAX_PLUGIN_SCORE if _any_match(request.stack_affinity, placements) else 0
+                    anti = 0 if _any_match(request.stack_antiaffinity, placements) else MAX_PLUGIN_SCORE
+                    scores[where] = (affinity + anti) / 2
+            return scores
+        return snapshot.derived((NAME, _key(request.stack_affinity), _key(request.stack_antiaffinity)), build)
 
     def pre_score(self, request: VMRequest, snapshot: Snapshot) -> float | None:
         """No selector that selects anything: the same score everywhere."""
