@@ -141,8 +141,7 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
     each predicate's `site_mask(request, snapshot)` (a mask over the `SiteTable`; None: every site
     passes), a vector operation per predicate for all nodes at once. Only the nodes that fail some
     predicate are then given reasons, by `run_predicates` restricted to the predicates they fail.
-    A predicate without `site_mask` is asked about those nodes one by one (`filter_all`/`filter`);
-    the other nodes (unknown, off-inventory, labelled unlike their site) go through `check`."""
+    A predicate without `site_mask` is asked about those nodes one by one (`filter`); the other nodes (unknown, off-inventory, labelled unlike their site) go through `check`."""
     resolved, positions = snapshot.frame(nodes)
     plain = positions >= 0
     ok = plain.copy()
@@ -173,69 +172,49 @@ def _plain_failures(predicate: FilterPlugin, request: VMRequest, snapshot: Snaps
     if site_mask is not None:
         mask = site_mask(request, snapshot)
         return None if mask is None else plain & ~mask[positions]
-    pre_filter = getattr(predicate, "pre_filter", None)
-    if pre_filter is not None and not pre_filter(request, snapshot):
-        return None
     where = np.flatnonzero(plain)
-    candidates = [resolved[i] for i in where.tolist()]
-    filter_all = getattr(predicate, "filter_all", None)
-    if filter_all is not None:
-        failing = [k for k, _ in filter_all(request, candidates, snapshot)]
-    else:
-        failing = [k for k, c in enumerate(candidates) if predicate.filter(request, c, snapshot) is not None]
+    failing = [i for i in where.tolist() if predicate.filter(request, resolved[i], snapshot) is not None]  # type: ignore[arg-type]
     fail = np.zeros(len(plain), dtype=bool)
-    fail[where[failing]] = True
+    fail[failing] = True
     return fail
 
 
 def run_predicates(policy: Policy, snapshot: Snapshot, request: VMRequest, candidates: Sequence[Candidate],
-                   fails: Sequence[np.ndarray | None] | None = None) -> list[Status | None]:
-    """`check` for every candidate at once, in the same order: each predicate runs over the candidates
-    that no earlier one has failed unresolvably, in policy order, so the first unresolvable failure is
-    a node's answer, else its first failure, exactly as `check`.
+                   fails: Sequence[np.ndarray | None]) -> list[Status]:
+    """What `check` answers for candidates that fail some predicate, in the same order, given which
+    candidates fail each predicate (`fails`, one per predicate, None: none does): each predicate, in
+    policy order, explains its failures among the candidates that no earlier one has failed
+    unresolvably, so the first unresolvable failure is a node's answer, else its first failure.
 
-    `fails` (one per predicate, when known): which candidates fail it (None: none does); a predicate
-    then runs only over those. A predicate may offer `pre_filter(request, snapshot) -> bool` (False:
-    it passes every candidate for this request, as kube-scheduler's PreFilter Skip) and
-    `filter_all(request, candidates, snapshot)` (the (index, status) of each failing candidate; what
-    `filter` answers for each, found faster)."""
+    A predicate may offer `explain(request, candidates, snapshot)`: what `filter` answers for each
+    of candidates that all fail it, found faster (e.g. one reason formatted per region)."""
     verdicts: list[Status | None] = [None] * len(candidates)
-    open_positions = list(range(len(candidates)))
-    for number, predicate in enumerate(policy.predicates):
-        if not open_positions:
-            break
-        if fails is not None:
-            fail = fails[number]
-            if fail is None:
-                continue
-            positions = [i for i in open_positions if fail[i]] if len(open_positions) < len(candidates) \
-                else np.flatnonzero(fail).tolist()
-            if not positions:
-                continue
+    open_positions: list[int] | None = None  # None: every candidate is open
+    for predicate, fail in zip(policy.predicates, fails):
+        if fail is None:
+            continue
+        positions = np.flatnonzero(fail).tolist() if open_positions is None else [i for i in open_positions if fail[i]]
+        if not positions:
+            continue
+        subset = [candidates[i] for i in positions]
+        explain = getattr(predicate, "explain", None)
+        if explain is not None:
+            statuses = explain(request, subset, snapshot)
         else:
-            pre_filter = getattr(predicate, "pre_filter", None)
-            if pre_filter is not None and not pre_filter(request, snapshot):
-                continue
-            positions = open_positions
-        subset = [candidates[i] for i in positions] if len(positions) < len(candidates) else candidates
-        filter_all = getattr(predicate, "filter_all", None)
-        if filter_all is not None:
-            failures = filter_all(request, subset, snapshot)
-        else:
-            check_one = predicate.filter
-            failures = [(k, status) for k, c in enumerate(subset)
-                        if (status := check_one(request, c, snapshot)) is not None]
+            statuses = [predicate.filter(request, c, snapshot) for c in subset]
         closed = False
-        for k, status in failures:
-            position = positions[k]
+        for position, status in zip(positions, statuses):
             if status.unresolvable:
                 verdicts[position] = status
                 closed = True
             elif verdicts[position] is None:
                 verdicts[position] = status
         if closed:
-            open_positions = [i for i in open_positions if not ((v := verdicts[i]) and v.unresolvable)]
-    return verdicts
+            open_positions = [i for i in (range(len(candidates)) if open_positions is None else open_positions)
+                              if not ((v := verdicts[i]) and v.unresolvable)]
+            if not open_positions:
+                break
+    return verdicts  # type: ignore[return-value]
 
 
 def reference_filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
@@ -336,8 +315,7 @@ def score_columns(policy: Policy, snapshot: Snapshot, request: VMRequest, verdic
     (`score_breakdown` by columns). A priority may offer `pre_score(request, snapshot) -> float |
     None`: a score that is the same for every candidate of this request (None: it depends on the
     candidate); `site_scores(request, snapshot)`: what `score` gives a node decided by its site, for
-    every site of the `SiteTable`; `score_all(request, candidates, snapshot)`: what `score` gives each
-    candidate, found faster."""
+    every site of the `SiteTable` (the other nodes get `score`, one by one)."""
     positions = verdicts.positions[feasible]
     by_site = positions >= 0
     sites = positions[by_site]
@@ -365,12 +343,7 @@ def score_columns(policy: Policy, snapshot: Snapshot, request: VMRequest, verdic
 
 
 def _scores(plugin: ScorePlugin, request: VMRequest, candidates: list, snapshot: Snapshot) -> list[float]:
-    """What `score` gives each candidate (by `score_all` where the plugin has it)."""
-    if not candidates:
-        return []
-    score_all = getattr(plugin, "score_all", None)
-    if score_all is not None:
-        return list(map(float, score_all(request, candidates, snapshot)))
+    """What `score` gives each candidate."""
     return [float(plugin.score(request, c, snapshot)) for c in candidates]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import NamedTuple, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 
@@ -55,12 +55,26 @@ def no_args(name: str, args: Mapping[str, object]) -> None:
         raise ValueError(f"{name} takes no args, got {', '.join(sorted(args))}")
 
 
-@dataclass(frozen=True, slots=True)
-class Status:
-    """A failed predicate: why, and whether it can never pass for this request (no preemption)."""
+class Status(NamedTuple):
+    """A failed predicate: why, and whether it can never pass for this request (no preemption).
+    (A named tuple: the fast path makes one for each node that fails, thousands per request.)"""
 
     reason: str
     unresolvable: bool = False
+
+
+MARK = "\x00"
+"""Stands for the site id in `reason_parts`."""
+
+
+def reason_parts(template: str, **fields: object) -> tuple[str, str] | None:
+    """`template` formatted with every field but `site`, split where the site id goes: a reason that
+    many sites share but for their id is formatted once, then each gets head + site id + tail. None
+    when a field holds the marker itself (format for each site then)."""
+    if any(MARK in str(value) for value in fields.values()):
+        return None
+    head, tail = template.format(site=MARK, **fields).split(MARK, 1)
+    return head, tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +104,6 @@ class Snapshot:
     """Memo of `sites_with_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
     _memos: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
     """Plugins' memos of what does not depend on the pod (`memo`)."""
-    _last_in_stock: tuple | None = field(default=None, repr=False, compare=False)
     _keyed: Mapping[str, Placement] | None = field(default=None, repr=False, compare=False)
     """The placements by key (None when two share a key: the next snapshot then sums from scratch)."""
     _columns: dict[Hashable, tuple[Callable[[Snapshot, Site], object], np.ndarray]] = field(
@@ -301,31 +314,6 @@ class Snapshot:
                 if (flavor := flavor_of((site.region, flavor_id))) is not None
                 and self.flavor_stock(site, flavor).left >= 1
             )
-        return found
-
-    def first_in_stock_all(self, flavors: Sequence[str],
-                           candidates: Sequence[Candidate]) -> list[tuple[int, Flavor] | None]:
-        """`first_in_stock` of each candidate, by `sites_with_stock` for those in their site's region.
-        The last answer is kept: the priorities of one request ask it for the same candidate list."""
-        last = self._last_in_stock
-        if last is not None and last[1] is candidates and last[0] == flavors:
-            return last[2]
-        stocked = [self.sites_with_stock(f) for f in flavors]
-        flavor_of = self.inventory.flavors
-        found: list[tuple[int, Flavor] | None] = []
-        for c in candidates:
-            site = c.site
-            if c.region != site.region:
-                found.append(self.first_in_stock(flavors, site, c.region))
-                continue
-            site_id = site.id
-            for rank, sites in enumerate(stocked):
-                if site_id in sites:
-                    found.append((rank, flavor_of[(site.region, flavors[rank])]))
-                    break
-            else:
-                found.append(None)
-        object.__setattr__(self, "_last_in_stock", (tuple(flavors), candidates, found))  # a memo, not state
         return found
 
     def candidate(self, node: NodeRef) -> Candidate | None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from extender import engine
+from extender.errors import VMRequestError
 from extender.framework import Snapshot
 from extender.model import (
     GROUP_LABEL,
@@ -229,3 +230,81 @@ def test_a_snapshot_built_on_the_previous_one_answers_as_a_fresh_one(policy: Pol
     assert incremental == fresh
     for pod, asked in zip(pods, nodes):
         assert answers(policy, incremental, pod, asked, fast=True) == answers(policy, fresh, pod, asked, fast=False)
+
+
+class _PerNodeOnly:
+    """A plugin reduced to the per-candidate protocol (`filter` or `score`): what a plugin without
+    site columns offers."""
+
+    def __init__(self, plugin: object) -> None:
+        self.name = plugin.name  # type: ignore[attr-defined]
+        if hasattr(plugin, "filter"):
+            self.filter = plugin.filter  # type: ignore[attr-defined]
+        if hasattr(plugin, "score"):
+            self.score = plugin.score  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("seed", range(0, CASES, 5), ids=lambda seed: f"seed{seed}")
+def test_plugins_without_site_columns_answer_the_same(policy: Policy, seed: int) -> None:
+    """A predicate without `site_mask`/`explain` and a priority without `site_scores`/`pre_score` are
+    asked node by node; the answers do not change."""
+    rng = random.Random(seed)
+    inventory = random_inventory(rng)
+    bare = dataclasses.replace(
+        policy, inventory=inventory,
+        predicates=tuple(_PerNodeOnly(p) for p in policy.predicates),
+        priorities=tuple(dataclasses.replace(p, plugin=_PerNodeOnly(p.plugin)) for p in policy.priorities),
+    )
+    snapshot = Snapshot.build(inventory, tuple(random_placements(rng, inventory)))
+    site_ids = list(inventory.sites)
+    for _ in range(4):
+        pod = random_pod(rng, site_ids)
+        nodes = random_nodes(rng, site_ids) + [node_ref(site_id, None) for site_id in site_ids]
+        expected = answers(dataclasses.replace(policy, inventory=inventory), snapshot, pod, nodes, fast=False)
+        assert answers(bare, snapshot, pod, nodes, fast=True) == expected
+
+
+@pytest.mark.parametrize("seed", range(CASES), ids=lambda seed: f"seed{seed}")
+def test_every_site_asked_by_its_own_node(policy: Policy, seed: int) -> None:
+    """The common case, a node per site that agrees with it, decided by the site columns alone:
+    every site of the inventory asked, in a shuffled order, some twice."""
+    rng = random.Random(1000 + seed)
+    inventory = random_inventory(rng)
+    policy = dataclasses.replace(policy, inventory=inventory)
+    snapshot = Snapshot.build(inventory, tuple(random_placements(rng, inventory)))
+    site_ids = list(inventory.sites)
+    for _ in range(3):
+        names = site_ids + rng.sample(site_ids, len(site_ids) // 3)
+        rng.shuffle(names)
+        nodes = [node_ref(name, {REGION_LABEL: inventory.sites[name].region} if rng.random() < 0.5 else None)
+                 for name in names]
+        assert all(c is not None and c.position >= 0 for c in snapshot.candidates(nodes))
+        pod = random_pod(rng, site_ids)
+        assert answers(policy, snapshot, pod, nodes, fast=True) == answers(policy, snapshot, pod, nodes, fast=False)
+
+
+@pytest.mark.parametrize("seed", range(0, CASES, 2), ids=lambda seed: f"seed{seed}")
+def test_site_columns_say_what_the_plugins_say_of_each_site(policy: Policy, seed: int) -> None:
+    """The contract of every plugin's columns, site by site: `site_mask` passes exactly the sites
+    `filter` passes, `site_scores` is what `score` gives (whatever the other predicates say)."""
+    rng = random.Random(2000 + seed)
+    inventory = random_inventory(rng)
+    snapshot = Snapshot.build(inventory, tuple(random_placements(rng, inventory)))
+    site_ids = list(inventory.sites)
+    candidates = snapshot.candidates([node_ref(site_id, None) for site_id in site_ids])
+    for _ in range(4):
+        try:
+            request = engine.read_request(dataclasses.replace(policy, inventory=inventory), random_pod(rng, site_ids))
+        except VMRequestError:
+            continue
+        if request is None:
+            continue
+        for predicate in policy.predicates:
+            mask = predicate.site_mask(request, snapshot)
+            for c in candidates:
+                passes = predicate.filter(request, c, snapshot) is None
+                assert passes == (True if mask is None else bool(mask[c.position])), (predicate.name, c.site.id)
+        for priority in policy.priorities:
+            scores = priority.plugin.site_scores(request, snapshot)
+            assert [float(priority.plugin.score(request, c, snapshot)) for c in candidates] == scores.tolist(), \
+                priority.plugin.name

@@ -48,21 +48,6 @@ class EipAvailability:
             unresolvable=stock.free < 1,
         )
 
-    def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
-        return request.need_eip
-
-    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
-                   snapshot: Snapshot) -> list[tuple[int, Status]]:
-        """`filter` for many: the pools with an address left, worked out once; their sites pass."""
-        placed = snapshot.eips_by_pool
-        by_pool = snapshot.index.by_eip_pool
-        passing: frozenset[str] = frozenset().union(*(
-            by_pool.get(key, ()) for key, pool in snapshot.inventory.eip_pools.items()
-            if key[1] and eip_stock(pool, placed.get(key, 0)).left >= 1
-        ))
-        return [(k, status) for k, c in enumerate(candidates)
-                if c.site.id not in passing and (status := self.filter(request, c, snapshot)) is not None]
-
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): their pool has an address left."""
         if not request.need_eip:

@@ -46,16 +46,6 @@ class ExclusiveSite:
         return Status(REASON_OTHER_DOMAIN.format(site=site.id, domains=listed, domain=request.domain_id),
                       unresolvable=True)
 
-    def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
-        return bool(snapshot.index.with_attributes)
-
-    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
-                   snapshot: Snapshot) -> list[tuple[int, Status]]:
-        """`filter` for many: only a site with attributes can be exclusive."""
-        special = snapshot.index.with_attributes
-        return [(k, status) for k, c in enumerate(candidates)
-                if c.site.id in special and (status := self.filter(request, c, snapshot)) is not None]
-
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): those whose exclusive domains, if any, hold the request's."""
         column = snapshot.table.attributes.get(ATTRIBUTE)

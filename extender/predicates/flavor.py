@@ -56,15 +56,6 @@ class FlavorPredicate:
             )
         return Status("; ".join(reasons), unresolvable=not resolvable)
 
-    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
-                   snapshot: Snapshot) -> list[tuple[int, Status]]:
-        """`filter` for many: a candidate in its site's own region passes when its site has stock of
-        some acceptable flavor (`Snapshot.sites_with_stock`); the others get `filter`'s answer."""
-        stocked: frozenset[str] = frozenset().union(*(snapshot.sites_with_stock(f) for f in request.flavors))
-        return [(k, status) for k, c in enumerate(candidates)
-                if (c.site.id not in stocked or c.region != c.site.region)
-                and (status := self.filter(request, c, snapshot)) is not None]
-
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
         """The sites that pass: some acceptable flavor of the site's region in stock there."""
         return np.logical_or.reduce([snapshot.stock_mask(f) for f in request.flavors])

@@ -7,12 +7,12 @@ id or name. A site in the wrong place never becomes the right one: failures are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from extender.framework import Candidate, Snapshot, Status, no_args
+from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
 from extender.model import VMRequest
 
 NAME = "LocationAndOperator"
@@ -48,9 +48,28 @@ class LocationAndOperator:
             return Status(REASON_OPERATOR.format(site=site.id, actual=actual, wanted=wanted), unresolvable=True)
         return None
 
-    def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
+    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Status]:
+        """`filter` of candidates that fail it; a place's reason is formatted once per place."""
         geo = request.geo_location
-        return bool(request.operator) or (geo is not None and any(getattr(geo, name) for name in GEO_FIELDS))
+        fields = [(name, wanted, wanted.casefold()) for name in GEO_FIELDS
+                  if geo is not None and (wanted := getattr(geo, name))]
+        parts: dict[tuple[str, str], tuple[str, str] | None] = {}
+        found = []
+        for c in candidates:
+            site = c.site
+            for name, wanted, folded in fields:
+                actual = getattr(site, name)
+                if actual.casefold() != folded:
+                    key = (name, actual)
+                    if key not in parts:
+                        parts[key] = reason_parts(REASON_LOCATION, field=name, actual=actual or '""', wanted=wanted)
+                    shared = parts[key]
+                    found.append(Status(shared[0] + site.id + shared[1], True) if shared
+                                 else self.filter(request, c, snapshot))
+                    break
+            else:
+                found.append(self.filter(request, c, snapshot))  # the operator
+        return found  # type: ignore[return-value]
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): in the requested place, run by the requested operator."""

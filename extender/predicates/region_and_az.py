@@ -7,13 +7,11 @@ from typing import Any
 
 import numpy as np
 
-from extender.framework import Candidate, Snapshot, Status, no_args
+from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
 from extender.model import VMRequest
 
 NAME = "RegionAndAZ"
 REASON_REGION = "RegionAndAZ: site {site} is in region {region}, the request wants {wanted}"
-MARK = "\x00"
-"""Stands for the site id in a reason formatted ahead (a region or request holding it takes the slow way)."""
 REASON_ZONE = "RegionAndAZ: site {site} is in {region}/{zone}, the request wants zones {wanted} of {region}"
 
 
@@ -33,33 +31,21 @@ class RegionAndAZ:
         zones = ", ".join(z for r in matching for z in r.availability_zones)
         return Status(REASON_ZONE.format(site=candidate.site.id, region=region, zone=zone, wanted=zones), True)
 
-    def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
-        return bool(request.regions)
-
-    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
-                   snapshot: Snapshot) -> list[tuple[int, Status]]:
-        """`filter` for many: a candidate passes when a selector names its region without zones, or its
-        (region, zone); the reason of a region no selector names is the same for every such site."""
-        any_zone = {r.region for r in request.regions if not r.availability_zones}
-        pairs = {(r.region, z) for r in request.regions for z in r.availability_zones}
-        named = {r.region for r in request.regions}
+    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Status]:
+        """`filter` of candidates that fail it; the reason of a region no selector names is formatted
+        once per region."""
         wanted = ", ".join(r.region for r in request.regions)
-        reasons: dict[str, tuple[str, str]] = {}
-        failures = []
-        for k, c in enumerate(candidates):
+        named = {r.region for r in request.regions}
+        parts: dict[str, tuple[str, str] | None] = {}
+        found = []
+        for c in candidates:
             region = c.region
-            if region in any_zone or (region, c.zone) in pairs:
-                continue
-            if region in named or MARK in region or MARK in wanted:
-                failures.append((k, self.filter(request, c, snapshot)))
-                continue
-            # REASON_REGION with everything but the site filled in once per region.
-            parts = reasons.get(region)
-            if parts is None:
-                head, tail = REASON_REGION.format(site=MARK, region=region, wanted=wanted).split(MARK)
-                parts = reasons[region] = (head, tail)
-            failures.append((k, Status(parts[0] + c.site.id + parts[1], True)))
-        return failures  # type: ignore[return-value]
+            if region not in parts:
+                parts[region] = None if region in named else reason_parts(REASON_REGION, region=region, wanted=wanted)
+            shared = parts[region]
+            found.append(Status(shared[0] + c.site.id + shared[1], True) if shared
+                         else self.filter(request, c, snapshot))
+        return found  # type: ignore[return-value]
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): in a region named without zones, or in a named zone."""

@@ -26,16 +26,6 @@ class SiteAvailability:
             return Status(REASON_UNAVAILABLE.format(site=site.id, status=site.status), unresolvable=True)
         return None
 
-    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
-                   snapshot: Snapshot) -> list[tuple[int, Status]]:
-        """`filter` for many: only another site than the one asked for, or an unavailable one, can fail."""
-        wanted, unavailable = request.site_id, snapshot.index.unavailable
-        if not wanted and not unavailable:
-            return []
-        return [(k, status) for k, c in enumerate(candidates)
-                if ((wanted and c.site.id != wanted) or c.site.id in unavailable)
-                and (status := self.filter(request, c, snapshot)) is not None]
-
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): the one asked for, if any, when it is available."""
         table = snapshot.table

@@ -64,26 +64,6 @@ class Volume:
             return None
         return Status("; ".join(reasons), unresolvable=unresolvable)
 
-    def pre_filter(self, request: VMRequest, snapshot: Snapshot) -> bool:
-        return bool(request.storage)
-
-    def filter_all(self, request: VMRequest, candidates: Sequence[Candidate],
-                   snapshot: Snapshot) -> list[tuple[int, Status]]:
-        """`filter` for many: the zones where every requested type has the GB left, worked out once;
-        a site in one of them passes."""
-        fitting: set[tuple[str, str]] | None = None
-        for volume_type, wanted in request.storage.items():
-            zones = {
-                (region, zone) for (region, zone, vtype), capacity in snapshot.index.volumes.items()
-                if vtype == volume_type
-                and volume_stock(capacity, snapshot.storage_by_zone.get((region, zone, vtype), 0)).left_gb >= wanted
-            }
-            fitting = zones if fitting is None else fitting & zones
-        by_zone = snapshot.index.by_zone
-        passing: frozenset[str] = frozenset().union(*(by_zone.get(z, ()) for z in fitting or ()))
-        return [(k, status) for k, c in enumerate(candidates)
-                if c.site.id not in passing and (status := self.filter(request, c, snapshot)) is not None]
-
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): their zone has the GB left of every requested type."""
         if not request.storage:

@@ -26,13 +26,6 @@ class FlavorPriority:
         count = len(request.flavors)
         return MAX_PLUGIN_SCORE * (count - found[0]) / count
 
-    def score_all(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[float]:
-        """`score` for many (`Snapshot.first_in_stock_all`)."""
-        count = len(request.flavors)
-        by_rank = [MAX_PLUGIN_SCORE * (count - rank) / count for rank in range(count)]
-        return [0.0 if found is None else by_rank[found[0]]
-                for found in snapshot.first_in_stock_all(request.flavors, candidates)]
-
     def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
         """`score` for every site (`first_in_stock_rank`)."""
         count = len(request.flavors)

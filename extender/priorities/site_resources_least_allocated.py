@@ -60,44 +60,6 @@ class SiteResourcesLeastAllocated:
             return 0.0
         return MAX_PLUGIN_SCORE * sum(self.weights[r] * share for r, share in shares.items()) / total
 
-    def score_all(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[float]:
-        """`score` for many: the same shares and sums, with what does not depend on the candidate worked
-        out once (the weights, the storage share per zone, the EIP share per pool)."""
-        resources = ["cpu", "memory"]
-        if request.storage:
-            resources.append("storage")
-        if request.need_eip:
-            resources.append("eip")
-        weights = [self.weights[r] for r in resources]
-        total = sum(self.weights[r] for r in resources)
-        by_zone: dict[tuple[str, str], float] = {}
-        by_pool: dict[tuple[str, str], float] = {}
-        memo = snapshot.memo(SHARES_MEMO)
-        scores = []
-        for c, found in zip(candidates, snapshot.first_in_stock_all(request.flavors, candidates)):
-            if found is None or total <= 0:
-                scores.append(0.0)
-                continue
-            site = c.site
-            flavor = found[1]
-            key = (site.id, flavor.region, flavor.id)
-            cpu_memory = memo.get(key)
-            if cpu_memory is None:
-                cpu_memory = memo[key] = compute_shares(snapshot, site.id, flavor)
-            values = list(cpu_memory)
-            if request.storage:
-                zone = (site.region, site.az)
-                if (share := by_zone.get(zone)) is None:
-                    share = by_zone[zone] = storage_share(request, snapshot, site)
-                values.append(share)
-            if request.need_eip:
-                pool = (site.region, site.eip_type_name)
-                if (share := by_pool.get(pool)) is None:
-                    share = by_pool[pool] = eip_share(snapshot, site)
-                values.append(share)
-            scores.append(MAX_PLUGIN_SCORE * sum([w * v for w, v in zip(weights, values)]) / total)
-        return scores
-
     def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
         """`score` for every site: the same shares and sums, on columns."""
         resources = ["cpu", "memory"]
