@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from extender.framework import Candidate, Snapshot, Status, no_args
-from extender.model import VMRequest
+from extender.model import Site, VMRequest
 
 NAME = "Flavor"
 REASON_NOT_OFFERED = "Flavor: none of {flavors} is offered in region {region}"
@@ -25,30 +25,47 @@ REASON_NO_HOSTS = "Flavor: no host at {site} serves {flavor} (resource type {res
 REASON_NO_STOCK = "Flavor: {flavor} has {left} left at {site} (stock {stock}, placed {placed})"
 
 
+VERDICTS_MEMO = NAME + ".verdicts"
+"""`Snapshot.memo` of `flavor_verdict` by (site id, region, flavor id)."""
+IN_STOCK = ("", False)
+_UNKNOWN = object()
+
+
+def flavor_verdict(snapshot: Snapshot, site: Site, region: str, flavor_id: str) -> tuple[str, bool] | None:
+    """What the site says of one flavor of `region` (pod-independent): None when the region has no
+    such flavor, `IN_STOCK`, else (why not, whether evicting placements would make room)."""
+    flavor = snapshot.inventory.flavor(region, flavor_id)
+    if flavor is None:
+        return None
+    if not snapshot.index.capacity(site.id, flavor.resource_type).hosts:
+        return REASON_NO_HOSTS.format(site=site.id, flavor=flavor_id, resource_type=flavor.resource_type), False
+    stock = snapshot.flavor_stock(site, flavor)
+    if stock.left >= 1:
+        return IN_STOCK
+    reason = REASON_NO_STOCK.format(flavor=flavor_id, left=stock.left, site=site.id, stock=stock.stock,
+                                    placed=stock.placed)
+    return reason, stock.stock >= 1
+
+
 class FlavorPredicate:
     name = NAME
 
     def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
-        inventory, site = snapshot.inventory, candidate.site
+        site, region = candidate.site, candidate.region
+        memo = snapshot.memo(VERDICTS_MEMO)
         reasons = []
         resolvable = False
         for flavor_id in request.flavors:
-            flavor = inventory.flavor(candidate.region, flavor_id)
-            if flavor is None:
+            key = (site.id, region, flavor_id)
+            verdict = memo.get(key, _UNKNOWN)
+            if verdict is _UNKNOWN:
+                verdict = memo[key] = flavor_verdict(snapshot, site, region, flavor_id)
+            if verdict is None:
                 continue
-            if not snapshot.index.capacity(site.id, flavor.resource_type).hosts:
-                reasons.append(
-                    REASON_NO_HOSTS.format(site=site.id, flavor=flavor_id, resource_type=flavor.resource_type)
-                )
-                continue
-            stock = snapshot.flavor_stock(site, flavor)
-            if stock.left >= 1:
+            if verdict is IN_STOCK:
                 return None
-            resolvable = resolvable or stock.stock >= 1
-            reasons.append(
-                REASON_NO_STOCK.format(flavor=flavor_id, left=stock.left, site=site.id, stock=stock.stock,
-                                       placed=stock.placed)
-            )
+            reasons.append(verdict[0])
+            resolvable = resolvable or verdict[1]
         if not reasons:
             return Status(
                 REASON_NOT_OFFERED.format(flavors=", ".join(request.flavors), region=candidate.region),

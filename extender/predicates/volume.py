@@ -20,6 +20,7 @@ zone has no pool of the type or the request exceeds the ceiling even with nothin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -43,22 +44,21 @@ class Volume:
         if not request.storage:
             return None
         site = candidate.site
-        region, zone = site.region, site.az  # the inventory's zone: pools and placements are keyed by it
+        zone = (site.region, site.az)  # the inventory's zone: pools and placements are keyed by it
         reasons = []
         unresolvable = False
         for volume_type, wanted in request.storage.items():
-            capacity = snapshot.index.volumes.get((region, zone, volume_type))
-            if capacity is None:
-                reasons.append(REASON_NO_POOL.format(volume_type=volume_type, region=region, zone=zone, site=site.id))
+            stock = zone_stocks(snapshot, volume_type).get(zone)
+            if stock is None:
+                reasons.append(REASON_NO_POOL.format(volume_type=volume_type, region=zone[0], zone=zone[1], site=site.id))
                 unresolvable = True
                 continue
-            stock = volume_stock(capacity, snapshot.storage_by_zone.get((region, zone, volume_type), 0))
             if stock.left_gb >= wanted:
                 continue
             unresolvable = unresolvable or stock.capacity_gb < wanted
             reasons.append(REASON_SHORT.format(
-                volume_type=volume_type, left=number(max(0.0, stock.left_gb)), region=region, zone=zone,
-                site=site.id, capacity=number(stock.capacity_gb), placed=stock.placed_gb, wanted=wanted,
+                volume_type=volume_type, left=stock.left_text, region=zone[0], zone=zone[1],
+                site=site.id, capacity=stock.capacity_text, placed=stock.placed_gb, wanted=wanted,
             ))
         if not reasons:
             return None
@@ -71,13 +71,36 @@ class Volume:
         return np.logical_and.reduce([volume_left(snapshot, t) >= wanted for t, wanted in request.storage.items()])
 
 
+@dataclass(frozen=True, slots=True)
+class ZoneStock:
+    """`VolumeStock` of one zone and volume type, with its numbers as the reasons print them."""
+
+    capacity_gb: float
+    placed_gb: int
+    left_gb: float
+    capacity_text: str
+    left_text: str
+
+
+def zone_stocks(snapshot: Snapshot, volume_type: str) -> dict[tuple[str, str], ZoneStock]:
+    """By (region, zone): the stock of `volume_type` of every zone that has a pool of it, once per snapshot."""
+    def build() -> dict[tuple[str, str], ZoneStock]:
+        placed = snapshot.storage_by_zone
+        found = {}
+        for (region, zone, vtype), capacity in snapshot.index.volumes.items():
+            if vtype == volume_type:
+                stock = volume_stock(capacity, placed.get((region, zone, vtype), 0))
+                found[(region, zone)] = ZoneStock(stock.capacity_gb, stock.placed_gb, stock.left_gb,
+                                                  number(stock.capacity_gb), number(max(0.0, stock.left_gb)))
+        return found
+    return snapshot.derived((NAME, "zones", volume_type), build)
+
+
 def volume_left(snapshot: Snapshot, volume_type: str) -> np.ndarray:
     """Per site: the GB of `volume_type` its zone can still provision (`VolumeStock.left_gb`), -inf
     where the zone has no pool of the type."""
     def build() -> np.ndarray:
-        placed = snapshot.storage_by_zone
-        left = {(region, zone): capacity.capacity_gb - placed.get((region, zone, vtype), 0)
-                for (region, zone, vtype), capacity in snapshot.index.volumes.items() if vtype == volume_type}
+        left = {zone: stock.left_gb for zone, stock in zone_stocks(snapshot, volume_type).items()}
         return snapshot.table.zone.spread(left, -np.inf)
     return snapshot.derived(("volume-left", volume_type), build)
 
