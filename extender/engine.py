@@ -109,14 +109,14 @@ def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[N
     if request is None:
         return decision
     verdicts = decide(policy, snapshot, request, nodes, reasons=True)
-    decision.passed.extend([nodes[i].name for i in np.flatnonzero(verdicts.ok).tolist()])
+    names = [node.name for node in nodes]
+    decision.passed.extend([names[i] for i in np.flatnonzero(verdicts.ok).tolist()])
     failed, unresolvable = decision.failed, decision.unresolvable
-    for i in sorted(verdicts.statuses):
-        status = verdicts.statuses[i]
-        if status.unresolvable:
-            unresolvable[nodes[i].name] = status.reason
+    for i, (reason, never) in verdicts.statuses.items():
+        if never:
+            unresolvable[names[i]] = reason
         else:
-            failed[nodes[i].name] = status.reason
+            failed[names[i]] = reason
     return decision
 
 
@@ -130,7 +130,7 @@ class Verdicts:
     ok: np.ndarray
     """Per node: True when it passes every predicate."""
     statuses: dict[int, Status]
-    """By node index: what `check` answers for a node that fails (when asked with reasons)."""
+    """By node index, in node order: what `check` answers for a node that fails (when asked with reasons)."""
 
 
 def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequence[NodeRef],
@@ -156,12 +156,15 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
             found = run_predicates(policy, snapshot, request, [resolved[i] for i in failing.tolist()],
                                    [None if f is None else f[failing] for f in fails])
             statuses.update(zip(failing.tolist(), found))  # type: ignore[arg-type]
-    for i in np.flatnonzero(~plain).tolist():
+    alone = np.flatnonzero(~plain).tolist()
+    for i in alone:
         status = check(policy, snapshot, request, nodes[i])
         if status is None:
             ok[i] = True
         elif reasons:
             statuses[i] = status
+    if alone and statuses:
+        statuses = dict(sorted(statuses.items()))
     return Verdicts(resolved, positions, ok, statuses)
 
 
@@ -189,11 +192,11 @@ def run_predicates(policy: Policy, snapshot: Snapshot, request: VMRequest, candi
     A predicate may offer `explain(request, candidates, snapshot)`: what `filter` answers for each
     of candidates that all fail it, found faster (e.g. one reason formatted per region)."""
     verdicts: list[Status | None] = [None] * len(candidates)
-    open_positions: list[int] | None = None  # None: every candidate is open
+    still_open = np.ones(len(candidates), dtype=bool)  # not failed unresolvably yet
     for predicate, fail in zip(policy.predicates, fails):
         if fail is None:
             continue
-        positions = np.flatnonzero(fail).tolist() if open_positions is None else [i for i in open_positions if fail[i]]
+        positions = np.flatnonzero(fail & still_open).tolist()
         if not positions:
             continue
         subset = [candidates[i] for i in positions]
@@ -202,18 +205,14 @@ def run_predicates(policy: Policy, snapshot: Snapshot, request: VMRequest, candi
             statuses = explain(request, subset, snapshot)
         else:
             statuses = [predicate.filter(request, c, snapshot) for c in subset]
-        closed = False
+        closed = []
         for position, status in zip(positions, statuses):
             if status.unresolvable:
                 verdicts[position] = status
-                closed = True
+                closed.append(position)
             elif verdicts[position] is None:
                 verdicts[position] = status
-        if closed:
-            open_positions = [i for i in (range(len(candidates)) if open_positions is None else open_positions)
-                              if not ((v := verdicts[i]) and v.unresolvable)]
-            if not open_positions:
-                break
+        still_open[closed] = False
     return verdicts  # type: ignore[return-value]
 
 

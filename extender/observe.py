@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from collections import Counter
 import logging
+import operator
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -39,6 +40,9 @@ def predicate_of(reason: str, names: Iterable[str]) -> str:
         if reason.startswith(prefix):
             return label
     return "Other"
+
+
+_score = operator.attrgetter("Score")
 
 
 def _pod(args: Any) -> dict[str, Any]:
@@ -88,7 +92,7 @@ def _describe(verb: str, result: Any, metrics: Metrics, predicates: Iterable[str
         return {"nodes_out": len(passed), "failed": len(result.FailedNodes or {}),
                 "unresolvable": len(result.FailedAndUnresolvableNodes or {}), "error": result.Error or ""}
     if verb == "prioritize":
-        top = max(result, key=lambda h: h.Score, default=None)
+        top = max(result, key=_score, default=None)
         return {"nodes_out": len(result), "top_site": top.Host if top else None,
                 "top_score": top.Score if top else None}
     if verb == "preempt":

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
-from extender.model import VMRequest
+from extender.model import Operator, VMRequest
 
 NAME = "LocationAndOperator"
 REASON_LOCATION = "LocationAndOperator: site {site} is in {field} {actual}, the request wants {wanted}"
@@ -24,6 +24,13 @@ GEO_FIELDS = ("country", "area", "province", "city")
 
 def _same(a: str, b: str) -> bool:
     return a.casefold() == b.casefold()
+
+
+def _operator(operator: Operator) -> str:
+    """An operator as a reason names it: `name (id)`, or whichever it has."""
+    if operator.name and operator.id:
+        return f"{operator.name} ({operator.id})"
+    return operator.name or operator.id or '""'
 
 
 class LocationAndOperator:
@@ -42,33 +49,33 @@ class LocationAndOperator:
                     )
         wanted = request.operator
         if wanted and not (_same(wanted, site.operator.id) or _same(wanted, site.operator.name)):
-            actual = site.operator.name or site.operator.id or '""'
-            if site.operator.name and site.operator.id:
-                actual = f"{site.operator.name} ({site.operator.id})"
-            return Status(REASON_OPERATOR.format(site=site.id, actual=actual, wanted=wanted), unresolvable=True)
+            return Status(REASON_OPERATOR.format(site=site.id, actual=_operator(site.operator), wanted=wanted),
+                          unresolvable=True)
         return None
 
     def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Status]:
-        """`filter` of candidates that fail it; a place's reason is formatted once per place."""
+        """`filter` of candidates that fail it; the reason of a place or an operator is formatted once."""
         geo = request.geo_location
         fields = [(name, wanted, wanted.casefold()) for name in GEO_FIELDS
                   if geo is not None and (wanted := getattr(geo, name))]
-        parts: dict[tuple[str, str], tuple[str, str] | None] = {}
+        operator = request.operator
+        parts: dict[tuple[str, object], tuple[str, str] | None] = {}
         found = []
         for c in candidates:
             site = c.site
             for name, wanted, folded in fields:
                 actual = getattr(site, name)
                 if actual.casefold() != folded:
-                    key = (name, actual)
+                    key: tuple[str, object] = (name, actual)
                     if key not in parts:
                         parts[key] = reason_parts(REASON_LOCATION, field=name, actual=actual or '""', wanted=wanted)
-                    shared = parts[key]
-                    found.append(Status(shared[0] + site.id + shared[1], True) if shared
-                                 else self.filter(request, c, snapshot))
                     break
-            else:
-                found.append(self.filter(request, c, snapshot))  # the operator
+            else:  # the place is right: the operator is not
+                key = ("operator", site.operator)
+                if key not in parts:
+                    parts[key] = reason_parts(REASON_OPERATOR, actual=_operator(site.operator), wanted=operator)
+            shared = parts[key]
+            found.append(Status(shared[0] + site.id + shared[1], True) if shared else self.filter(request, c, snapshot))
         return found  # type: ignore[return-value]
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:

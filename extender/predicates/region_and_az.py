@@ -38,13 +38,14 @@ class RegionAndAZ:
         named = {r.region for r in request.regions}
         parts: dict[str, tuple[str, str] | None] = {}
         found = []
+        append = found.append
         for c in candidates:
             region = c.region
-            if region not in parts:
-                parts[region] = None if region in named else reason_parts(REASON_REGION, region=region, wanted=wanted)
-            shared = parts[region]
-            found.append(Status(shared[0] + c.site.id + shared[1], True) if shared
-                         else self.filter(request, c, snapshot))
+            shared = parts.get(region, False)
+            if shared is False:
+                shared = parts[region] = None if region in named else reason_parts(REASON_REGION, region=region,
+                                                                                  wanted=wanted)
+            append(Status(shared[0] + c.site.id + shared[1], True) if shared else self.filter(request, c, snapshot))
         return found  # type: ignore[return-value]
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
