@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 
 from extender.capacity import number, volume_stock
-from extender.framework import Candidate, Snapshot, Status, no_args
-from extender.model import VMRequest
+from extender.framework import MARK, Candidate, Snapshot, Status, no_args
+from extender.model import Site, VMRequest
 
 NAME = "Volume"
 REASON_NO_POOL = "Volume: no {volume_type} pool in {region}/{zone} (site {site})"
@@ -37,18 +37,31 @@ REASON_SHORT = (
 )
 
 
+_UNKNOWN = object()
+
+
 class Volume:
     name = NAME
 
     def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
         if not request.storage:
             return None
-        site = candidate.site
+        return self._status(candidate.site, _asked(request, snapshot), snapshot)
+
+    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Status]:
+        """`filter` of candidates that fail it, with the request's look-ups made once."""
+        asked = _asked(request, snapshot)
+        return [self._status(c.site, asked, snapshot) for c in candidates]  # type: ignore[misc]
+
+    @staticmethod
+    def _status(site: Site, asked: list[tuple[str, int, dict]], snapshot: Snapshot) -> Status | None:
         zone = (site.region, site.az)  # the inventory's zone: pools and placements are keyed by it
         reasons = []
         unresolvable = False
-        for volume_type, wanted in request.storage.items():
-            stock = zone_stocks(snapshot, volume_type).get(zone)
+        for volume_type, wanted, stocks in asked:
+            stock = stocks.get(zone, _UNKNOWN)
+            if stock is _UNKNOWN:
+                stock = zone_stock(snapshot, volume_type, zone)
             if stock is None:
                 reasons.append(REASON_NO_POOL.format(volume_type=volume_type, region=zone[0], zone=zone[1], site=site.id))
                 unresolvable = True
@@ -56,13 +69,10 @@ class Volume:
             if stock.left_gb >= wanted:
                 continue
             unresolvable = unresolvable or stock.capacity_gb < wanted
-            reasons.append(REASON_SHORT.format(
-                volume_type=volume_type, left=stock.left_text, region=zone[0], zone=zone[1],
-                site=site.id, capacity=stock.capacity_text, placed=stock.placed_gb, wanted=wanted,
-            ))
+            reasons.append(stock.short(site.id, wanted))
         if not reasons:
             return None
-        return Status("; ".join(reasons), unresolvable=unresolvable)
+        return Status(reasons[0] if len(reasons) == 1 else "; ".join(reasons), unresolvable)
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): their zone has the GB left of every requested type."""
@@ -73,34 +83,64 @@ class Volume:
 
 @dataclass(frozen=True, slots=True)
 class ZoneStock:
-    """`VolumeStock` of one zone and volume type, with its numbers as the reasons print them."""
+    """`VolumeStock` of one zone and volume type, and its `REASON_SHORT` formatted but for the site
+    and the GB wanted (thousands of sites may fail on volumes in one request)."""
 
     capacity_gb: float
     placed_gb: int
     left_gb: float
-    capacity_text: str
-    left_text: str
+    pieces: tuple[str, ...]
+
+    def short(self, site_id: str, wanted: int) -> str:
+        """`REASON_SHORT` for a site of the zone and a request that wants `wanted` GB."""
+        head, middle, tail = self.pieces
+        return f"{head}{site_id}{middle}{wanted}{tail}"
 
 
-def zone_stocks(snapshot: Snapshot, volume_type: str) -> dict[tuple[str, str], ZoneStock]:
-    """By (region, zone): the stock of `volume_type` of every zone that has a pool of it, once per snapshot."""
-    def build() -> dict[tuple[str, str], ZoneStock]:
-        placed = snapshot.storage_by_zone
-        found = {}
-        for (region, zone, vtype), capacity in snapshot.index.volumes.items():
-            if vtype == volume_type:
-                stock = volume_stock(capacity, placed.get((region, zone, vtype), 0))
-                found[(region, zone)] = ZoneStock(stock.capacity_gb, stock.placed_gb, stock.left_gb,
-                                                  number(stock.capacity_gb), number(max(0.0, stock.left_gb)))
-        return found
-    return snapshot.derived((NAME, "zones", volume_type), build)
+def _asked(request: VMRequest, snapshot: Snapshot) -> list[tuple[str, int, dict]]:
+    """(volume type, GB wanted, `zone_stock`'s memo of the type) of each volume the request asks for."""
+    return [(t, wanted, snapshot.derived((NAME, "zones", t), dict)) for t, wanted in request.storage.items()]
+
+
+def zone_stock(snapshot: Snapshot, volume_type: str, zone: tuple[str, str]) -> ZoneStock | None:
+    """The stock of `volume_type` in `zone` (None: no pool of the type there), worked out once per
+    snapshot for a zone asked about."""
+    memo = snapshot.derived((NAME, "zones", volume_type), dict)
+    found = memo.get(zone, _UNKNOWN)
+    if found is _UNKNOWN:
+        found = memo[zone] = _zone_stock(snapshot, volume_type, zone)
+    return found  # type: ignore[return-value]
+
+
+def _zone_stock(snapshot: Snapshot, volume_type: str, zone: tuple[str, str]) -> ZoneStock | None:
+    key = (zone[0], zone[1], volume_type)
+    capacity = snapshot.index.volumes.get(key)
+    if capacity is None:
+        return None
+    stock = volume_stock(capacity, snapshot.storage_by_zone.get(key, 0))
+    fields = dict(volume_type=volume_type, left=number(max(0.0, stock.left_gb)), region=zone[0], zone=zone[1],
+                  capacity=number(stock.capacity_gb), placed=stock.placed_gb)
+    pieces = tuple(REASON_SHORT.format(site=MARK, wanted=MARK, **fields).split(MARK))
+    if len(pieces) != 3:  # a name holds the marker: format the whole reason each time
+        return _FormattedEachTime(stock.capacity_gb, stock.placed_gb, stock.left_gb, (), fields)
+    return ZoneStock(stock.capacity_gb, stock.placed_gb, stock.left_gb, pieces)
+
+
+@dataclass(frozen=True, slots=True)
+class _FormattedEachTime(ZoneStock):
+    fields: dict[str, object]
+
+    def short(self, site_id: str, wanted: int) -> str:
+        return REASON_SHORT.format(site=site_id, wanted=wanted, **self.fields)
 
 
 def volume_left(snapshot: Snapshot, volume_type: str) -> np.ndarray:
     """Per site: the GB of `volume_type` its zone can still provision (`VolumeStock.left_gb`), -inf
     where the zone has no pool of the type."""
     def build() -> np.ndarray:
-        left = {zone: stock.left_gb for zone, stock in zone_stocks(snapshot, volume_type).items()}
+        placed = snapshot.storage_by_zone
+        left = {(region, zone): capacity.capacity_gb - placed.get((region, zone, vtype), 0)
+                for (region, zone, vtype), capacity in snapshot.index.volumes.items() if vtype == volume_type}
         return snapshot.table.zone.spread(left, -np.inf)
     return snapshot.derived(("volume-left", volume_type), build)
 
