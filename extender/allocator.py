@@ -23,11 +23,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from types import MappingProxyType
 
 from extender import engine
 from extender.allocation import AllocationRequest, Resource
-from extender.framework import Candidate, Snapshot, Status
+from extender.framework import Candidate, Snapshot
 from extender.model import CENTRALIZE, Flavor, NodeRef, Placement, Site, VMRequest, node_ref
 from extender.policy import Policy
 

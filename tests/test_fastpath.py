@@ -1,5 +1,5 @@
-"""The fast path (`engine.filter_nodes`, `engine.prioritize_nodes`: predicate by predicate over all
-nodes, precomputed per-site tables, memos per snapshot) answers exactly what the straightforward one
+"""The fast path (`engine.filter_nodes`, `engine.prioritize_nodes`: site columns and masks per
+plugin, reasons only for the nodes that fail, memos per snapshot) answers exactly what the straightforward one
 (`engine.reference_filter_nodes`, `engine.reference_prioritize_nodes`: every plugin on every node)
 answers, on seeded random inventories, placements, pods and nodes."""
 

@@ -8,7 +8,7 @@ the pool is empty even with nothing placed; resolvable when placements hold the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

@@ -7,7 +7,7 @@ attribute is the inventory's: failures are unresolvable.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 

@@ -11,7 +11,7 @@ hold the stock: evicting them would make room.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np

@@ -14,7 +14,7 @@ No flavor in stock scores 0 (the site fails the Flavor predicate anyway).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
