@@ -6,12 +6,13 @@ layer decodes, calls one function here and encodes what comes back.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from extender.errors import VMRequestError
 import numpy as np
 
+from extender.errors import VMRequestError
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, FilterPlugin, ScorePlugin, Snapshot, Status
 from extender.model import Flavor, NodeRef, VMRequest
 from extender.policy import Policy
@@ -19,6 +20,8 @@ from extender.vmrequest import parse_vm_request, pod_group, raw_vm_request
 from extender.wire import MAX_EXTENDER_PRIORITY, Pod
 
 REASON_UNKNOWN_NODE = "node {node} is not known to the extender's node cache yet"
+SITE_AVAILABILITY = "SiteAvailability"
+"""The rule of a node whose site is not in the inventory, whether or not the policy has that predicate."""
 REASON_UNKNOWN_SITE = "SiteAvailability: site {site} (node {node}) is not in the inventory"
 REASON_BAD_REQUEST = "invalid VM request ({source}): {error}"
 REASON_NOT_VM = "not a VM pod: no {annotation} annotation and no spec.virtualMachine, and the policy rejects such pods"
@@ -31,6 +34,33 @@ class FilterDecision:
     passed: list[str] = field(default_factory=list)
     failed: dict[str, str] = field(default_factory=dict)
     unresolvable: dict[str, str] = field(default_factory=dict)
+    failures: Counter[tuple[str, bool]] = field(default_factory=Counter)
+    """Nodes failed, by the rule that failed them (`rule_of`) and whether unresolvably (for metrics)."""
+
+
+OTHER_RULES = (
+    (REASON_UNKNOWN_NODE.split("{")[0], "UnknownNode"),
+    (REASON_BAD_REQUEST.split("(")[0], "InvalidVMRequest"),
+    (REASON_NOT_VM.split(":")[0], "NonVMPod"),
+)
+"""Failures that no predicate gave: the label of each, by the start of its reason."""
+
+
+def rule_of(reason: str, predicates: Collection[str]) -> str:
+    """The rule a failure reason comes from: a predicate's reason starts with `<PredicateName>: `."""
+    head = reason.split(":", 1)[0]
+    if head in predicates:
+        return head
+    for prefix, label in OTHER_RULES:
+        if reason.startswith(prefix):
+            return label
+    return "Other"
+
+
+def _count(policy: Policy, decision: FilterDecision, reasons: Iterable[tuple[str, bool]]) -> None:
+    """Add failures to `decision.failures`, labelled by their reasons."""
+    names = {p.name for p in policy.predicates} | {SITE_AVAILABILITY}
+    decision.failures.update((rule_of(reason, names), never) for reason, never in reasons)
 
 
 def read_request(policy: Policy, pod: Pod) -> VMRequest | None:
@@ -90,11 +120,15 @@ def _vm_request_or_decide(policy: Policy, pod: Pod, nodes: Sequence[NodeRef],
         request = read_request(policy, pod)
     except VMRequestError as exc:
         decision.unresolvable.update((node.name, str(exc)) for node in nodes)
+        if nodes:
+            decision.failures[(rule_of(str(exc), ()), True)] += len(nodes)
         return None
     if request is None:
         if policy.options.non_vm_pods == "reject":
             reason = REASON_NOT_VM.format(annotation=policy.options.vm_annotation)
             decision.unresolvable.update((node.name, reason) for node in nodes)
+            if nodes:
+                decision.failures[(rule_of(reason, ()), True)] += len(nodes)
         else:
             decision.passed.extend(node.name for node in nodes)
     return request
@@ -102,35 +136,45 @@ def _vm_request_or_decide(policy: Policy, pod: Pod, nodes: Sequence[NodeRef],
 
 def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
     """Decide for every node whether the pod's VM can go there: what `reference_filter_nodes`
-    answers, in the same order, worked out by `decide` (site columns, then reasons for the nodes
-    that fail)."""
+    answers, in the same order, worked out by `decide` (site columns, then a reason for each node
+    that fails)."""
     decision = FilterDecision()
     request = _vm_request_or_decide(policy, pod, nodes, decision)
     if request is None:
         return decision
     verdicts = decide(policy, snapshot, request, nodes, reasons=True)
-    names = [node.name for node in nodes]
-    decision.passed.extend([names[i] for i in np.flatnonzero(verdicts.ok).tolist()])
-    failed, unresolvable = decision.failed, decision.unresolvable
-    for i, (reason, never) in verdicts.statuses.items():
-        if never:
-            unresolvable[names[i]] = reason
-        else:
-            failed[names[i]] = reason
+    names = np.array([node.name for node in nodes], dtype=object)
+    decision.passed.extend(names[verdicts.ok].tolist())
+    failing = np.flatnonzero(~verdicts.ok)
+    if failing.size:
+        never = verdicts.never[failing]
+        for chosen, into in ((failing[never], decision.unresolvable), (failing[~never], decision.failed)):
+            into.update(zip(names[chosen].tolist(), verdicts.reasons[chosen].tolist()))  # type: ignore[index]
+        by_site = failing[verdicts.deciders[failing] >= 0]
+        keys, counts = np.unique(verdicts.deciders[by_site] * 2 + verdicts.never[by_site], return_counts=True)
+        for key, count in zip(keys.tolist(), counts.tolist()):
+            decision.failures[(policy.predicates[key // 2].name, bool(key % 2))] += count
+        alone = failing[verdicts.deciders[failing] < 0]
+        _count(policy, decision, zip(verdicts.reasons[alone].tolist(), verdicts.never[alone].tolist()))  # type: ignore[index]
     return decision
 
 
 @dataclass(frozen=True, slots=True)
 class Verdicts:
-    """`decide`'s answer for a list of nodes."""
+    """`decide`'s answer for a list of nodes, one entry per node."""
 
     candidates: list[Candidate | None]
     positions: np.ndarray
-    """Per node: `Candidate.position` (-1: the node is decided on its own)."""
+    """`Candidate.position` (-1: the node is decided on its own)."""
     ok: np.ndarray
-    """Per node: True when it passes every predicate."""
-    statuses: dict[int, Status]
-    """By node index, in node order: what `check` answers for a node that fails (when asked with reasons)."""
+    """True when the node passes every predicate."""
+    never: np.ndarray
+    """True when the node's failure is unresolvable (asked with reasons)."""
+    deciders: np.ndarray
+    """The index in the policy of the predicate that fails a node decided by its site (asked with
+    reasons); -1 for the other nodes."""
+    reasons: np.ndarray | None
+    """Objects: why the node fails, for the nodes that fail (asked with reasons)."""
 
 
 def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequence[NodeRef],
@@ -139,81 +183,82 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
 
     A node that agrees with its site (`Candidate.position` >= 0) is decided by its site's entry in
     each predicate's `site_mask(request, snapshot)` (a mask over the `SiteTable`; None: every site
-    passes), a vector operation per predicate for all nodes at once. Only the nodes that fail some
-    predicate are then given reasons, by `run_predicates` restricted to the predicates they fail.
-    A predicate without `site_mask` is asked about those nodes one by one (`filter`); the other nodes (unknown, off-inventory, labelled unlike their site) go through `check`."""
+    passes), a vector operation per predicate for all nodes at once. For the nodes that fail, the
+    predicate whose answer `check` would give is found on the same columns (its first unresolvable
+    failure, else its first failure: `site_resolvable` says which failures are resolvable, none
+    without it), and only that predicate explains it (`explain`, else `filter`).
+    A predicate without `site_mask` is asked about every such node (`filter`); the other nodes
+    (unknown, off-inventory, labelled unlike their site) go through `check`."""
     resolved, positions = snapshot.frame(nodes)
     plain = positions >= 0
     ok = plain.copy()
-    statuses: dict[int, Status] = {}
+    never = np.zeros(len(nodes), dtype=bool)
+    deciders = np.full(len(nodes), -1, dtype=np.intp)
+    why = np.empty(len(nodes), dtype=object) if reasons else None
     if ok.any():
-        fails = [_plain_failures(p, request, snapshot, resolved, positions, plain) for p in policy.predicates]
-        for fail in fails:
-            if fail is not None:
-                ok &= ~fail
+        found = [_plain_verdicts(p, request, snapshot, resolved, positions, plain) for p in policy.predicates]
+        for verdict in found:
+            if verdict is not None:
+                ok &= ~verdict[0]
         failing = np.flatnonzero(plain & ~ok)
-        if reasons and failing.size:
-            found = run_predicates(policy, snapshot, request, [resolved[i] for i in failing.tolist()],
-                                   [None if f is None else f[failing] for f in fails])
-            statuses.update(zip(failing.tolist(), found))  # type: ignore[arg-type]
-    alone = np.flatnonzero(~plain).tolist()
-    for i in alone:
+        if why is not None and failing.size:
+            _explain(policy, snapshot, request, resolved, failing, found, never, deciders, why)
+    for i in np.flatnonzero(~plain).tolist():
         status = check(policy, snapshot, request, nodes[i])
         if status is None:
             ok[i] = True
-        elif reasons:
-            statuses[i] = status
-    if alone and statuses:
-        statuses = dict(sorted(statuses.items()))
-    return Verdicts(resolved, positions, ok, statuses)
+        elif why is not None:
+            why[i], never[i] = status
+    return Verdicts(resolved, positions, ok, never, deciders, why)
 
 
-def _plain_failures(predicate: FilterPlugin, request: VMRequest, snapshot: Snapshot,
-                    resolved: Sequence[Candidate | None], positions: np.ndarray, plain: np.ndarray) -> np.ndarray | None:
-    """Per node: True for a node decided by its site that fails `predicate` (None: no node fails)."""
+def _plain_verdicts(predicate: FilterPlugin, request: VMRequest, snapshot: Snapshot,
+                    resolved: Sequence[Candidate | None], positions: np.ndarray,
+                    plain: np.ndarray) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Per node decided by its site: (fails `predicate`, that failure is resolvable; None: none is);
+    None when no node fails it."""
     site_mask = getattr(predicate, "site_mask", None)
     if site_mask is not None:
         mask = site_mask(request, snapshot)
-        return None if mask is None else plain & ~mask[positions]
-    where = np.flatnonzero(plain)
-    failing = [i for i in where.tolist() if predicate.filter(request, resolved[i], snapshot) is not None]  # type: ignore[arg-type]
-    fail = np.zeros(len(plain), dtype=bool)
-    fail[failing] = True
-    return fail
+        if mask is None:
+            return None
+        site_resolvable = getattr(predicate, "site_resolvable", None)
+        resolvable = site_resolvable(request, snapshot) if site_resolvable is not None else None
+        return plain & ~mask[positions], None if resolvable is None else resolvable[positions]
+    fail, resolvable = np.zeros(len(plain), dtype=bool), np.zeros(len(plain), dtype=bool)
+    for i in np.flatnonzero(plain).tolist():
+        status = predicate.filter(request, resolved[i], snapshot)  # type: ignore[arg-type]
+        if status is not None:
+            fail[i], resolvable[i] = True, not status.unresolvable
+    return fail, resolvable
 
 
-def run_predicates(policy: Policy, snapshot: Snapshot, request: VMRequest, candidates: Sequence[Candidate],
-                   fails: Sequence[np.ndarray | None]) -> list[Status]:
-    """What `check` answers for candidates that fail some predicate, in the same order, given which
-    candidates fail each predicate (`fails`, one per predicate, None: none does): each predicate, in
-    policy order, explains its failures among the candidates that no earlier one has failed
-    unresolvably, so the first unresolvable failure is a node's answer, else its first failure.
-
-    A predicate may offer `explain(request, candidates, snapshot)`: what `filter` answers for each
-    of candidates that all fail it, found faster (e.g. one reason formatted per region)."""
-    verdicts: list[Status | None] = [None] * len(candidates)
-    still_open = np.ones(len(candidates), dtype=bool)  # not failed unresolvably yet
-    for predicate, fail in zip(policy.predicates, fails):
-        if fail is None:
+def _explain(policy: Policy, snapshot: Snapshot, request: VMRequest, resolved: Sequence[Candidate | None],
+             failing: np.ndarray, found: Sequence[tuple[np.ndarray, np.ndarray | None] | None],
+             never: np.ndarray, deciders: np.ndarray, why: np.ndarray) -> None:
+    """Fill `never`, `deciders` and `why` for the `failing` nodes: the answer of the predicate `check` would stop
+    at, its first unresolvable failure, else its first failure."""
+    none = np.zeros(failing.size, dtype=bool)
+    fails = np.array([none if v is None else v[0][failing] for v in found])
+    hopeless = np.array([none if v is None else (v[0][failing] if v[1] is None else v[0][failing] & ~v[1][failing])
+                         for v in found])
+    unresolvable = hopeless.any(axis=0)
+    decider = np.where(unresolvable, hopeless.argmax(axis=0), fails.argmax(axis=0))
+    never[failing] = unresolvable
+    deciders[failing] = decider
+    for number, predicate in enumerate(policy.predicates):
+        mine = failing[decider == number]
+        if not mine.size:
             continue
-        positions = np.flatnonzero(fail & still_open).tolist()
-        if not positions:
-            continue
-        subset = [candidates[i] for i in positions]
+        candidates = [resolved[i] for i in mine.tolist()]
         explain = getattr(predicate, "explain", None)
         if explain is not None:
-            statuses = explain(request, subset, snapshot)
+            texts = explain(request, candidates, snapshot)
         else:
-            statuses = [predicate.filter(request, c, snapshot) for c in subset]
-        closed = []
-        for position, status in zip(positions, statuses):
-            if status.unresolvable:
-                verdicts[position] = status
-                closed.append(position)
-            elif verdicts[position] is None:
-                verdicts[position] = status
-        still_open[closed] = False
-    return verdicts  # type: ignore[return-value]
+            texts = [predicate.filter(request, c, snapshot).reason for c in candidates]  # type: ignore[union-attr]
+        column = np.empty(len(texts), dtype=object)
+        column[:] = texts
+        why[mine] = column
 
 
 def reference_filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
@@ -227,10 +272,12 @@ def reference_filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: 
         status = check(policy, snapshot, request, node)
         if status is None:
             decision.passed.append(node.name)
-        elif status.unresolvable:
+            continue
+        if status.unresolvable:
             decision.unresolvable[node.name] = status.reason
         else:
             decision.failed[node.name] = status.reason
+        _count(policy, decision, [status])
     return decision
 
 

@@ -9,38 +9,18 @@ and the duration; never the request body.
 from __future__ import annotations
 
 import functools
-from collections import Counter
 import logging
 import operator
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from extender import engine
+from extender.engine import FilterDecision
 from extender.metrics import OUTCOME_ERROR, OUTCOME_OK, Metrics, set_outcome
 
 log = logging.getLogger("extender.decisions")
 
 VERBS = ("filter", "prioritize", "bind", "preempt")
-
-# Rejections that no predicate made: labelled by what happened instead.
-OTHER_REASONS = (
-    (engine.REASON_UNKNOWN_NODE.split("{")[0], "UnknownNode"),
-    (engine.REASON_BAD_REQUEST.split("(")[0], "InvalidVMRequest"),
-    (engine.REASON_NOT_VM.split(":")[0], "NonVMPod"),
-)
-
-
-def predicate_of(reason: str, names: Iterable[str]) -> str:
-    """The predicate a failure reason comes from: reasons start with `<PredicateName>: `."""
-    head = reason.split(":", 1)[0]
-    if head in names:
-        return head
-    for prefix, label in OTHER_REASONS:
-        if reason.startswith(prefix):
-            return label
-    return "Other"
-
 
 _score = operator.attrgetter("Score")
 
@@ -66,29 +46,14 @@ def _nodes_in(args: Any) -> int | None:
     return len(victims) if victims is not None else None
 
 
-def _describe(verb: str, result: Any, metrics: Metrics, predicates: Iterable[str]) -> dict[str, Any]:
-    """Fields of the log line for one answer; counts nodes per predicate on the way."""
+def _describe(verb: str, result: Any, metrics: Metrics, decision: FilterDecision | None = None) -> dict[str, Any]:
+    """Fields of the log line for one answer; counts the nodes each rule failed (`decision.failures`)."""
     if verb == "filter":
         passed = result.NodeNames if result.NodeNames is not None else (
             result.Nodes.items or [] if result.Nodes is not None else [])
-        names = set(predicates)
         metrics.nodes_passed.inc(len(passed))
-        counts: Counter[tuple[str, str]] = Counter()  # one counter update per label set, not per node
-        for reasons, unresolvable in ((result.FailedNodes, "false"), (result.FailedAndUnresolvableNodes, "true")):
-            # Thousands of reasons, a handful of heads: a predicate's head is counted, not labelled per node.
-            values = (reasons or {}).values()
-            others = False
-            for head, count in Counter([r[:r.find(":")] for r in values]).items():
-                if head in names:
-                    counts[(head, unresolvable)] += count
-                else:
-                    others = True
-            if others:  # reasons no predicate gave: labelled one by one
-                for reason in values:
-                    if reason[:reason.find(":")] not in names:
-                        counts[(predicate_of(reason, names), unresolvable)] += 1
-        for (predicate, unresolvable), count in counts.items():
-            metrics.nodes_failed.labels(predicate, unresolvable).inc(count)
+        for (rule, never), count in (decision.failures if decision is not None else {}).items():
+            metrics.nodes_failed.labels(rule, "true" if never else "false").inc(count)
         return {"nodes_out": len(passed), "failed": len(result.FailedNodes or {}),
                 "unresolvable": len(result.FailedAndUnresolvableNodes or {}), "error": result.Error or ""}
     if verb == "prioritize":
@@ -101,8 +66,9 @@ def _describe(verb: str, result: Any, metrics: Metrics, predicates: Iterable[str
     return {"error": getattr(result, "Error", "") or ""}
 
 
-def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics,
-          predicates: Callable[[], Iterable[str]]) -> Callable[..., Any]:
+def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics) -> Callable[..., Any]:
+    """`method` observed. For /filter `method` answers (result, engine decision); the wrapper answers
+    the result alone, as the verb it replaces."""
     @functools.wraps(method)
     def decide(args: Any, *rest: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -117,8 +83,11 @@ def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics,
                           duration_ms=round((time.perf_counter() - started) * 1000, 3))
             log.error("decision failed", extra=fields)
             raise
+        decision = None
+        if verb == "filter":
+            result, decision = result
         try:
-            fields.update(_describe(verb, result, metrics, predicates()))
+            fields.update(_describe(verb, result, metrics, decision))
         except Exception:  # noqa: BLE001 - observing must never change the answer
             log.exception("cannot describe the %s decision", verb)
         fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
@@ -130,12 +99,9 @@ def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics,
 
 
 def instrument(extender: Any, metrics: Metrics) -> None:
-    """Replace the verb methods of this one service instance by observed ones."""
-
-    def predicates() -> list[str]:
-        return [p.name for p in extender.policies.current().predicates] + ["SiteAvailability"]
-
+    """Replace the verb methods of this one service instance by observed ones (/filter observed
+    through `filter_decision`, which also gives the engine's failure counts)."""
     for verb in VERBS:
-        method = getattr(extender, verb, None)
+        method = getattr(extender, "filter_decision" if verb == "filter" else verb, None)
         if callable(method):
-            setattr(extender, verb, _wrap(verb, method, metrics, predicates))
+            setattr(extender, verb, _wrap(verb, method, metrics))

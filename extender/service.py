@@ -89,6 +89,10 @@ class Extender:
         return self.cluster.resolve(args.NodeNames or [])
 
     def filter(self, args: ExtenderArgs) -> ExtenderFilterResult:
+        return self.filter_decision(args)[0]
+
+    def filter_decision(self, args: ExtenderArgs) -> tuple[ExtenderFilterResult, engine.FilterDecision]:
+        """The answer to /filter, and the engine's decision it comes from (its failure counts)."""
         nodes = self.nodes(args)
         decision = engine.filter_nodes(*self.view(), args.Pod, nodes)
         result = ExtenderFilterResult(
@@ -100,7 +104,7 @@ class Extender:
             result.Nodes = NodeList(metadata=args.Nodes.metadata, items=items)
         else:
             result.NodeNames = decision.passed
-        return result
+        return result, decision
 
     def prioritize(self, args: ExtenderArgs) -> list[HostPriority]:
         scores = engine.prioritize_nodes(*self.view(), args.Pod, self.nodes(args))

@@ -153,9 +153,10 @@ def answers(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: list[NodeRef], 
     filter_nodes = engine.filter_nodes if fast else engine.reference_filter_nodes
     prioritize = engine.prioritize_nodes if fast else engine.reference_prioritize_nodes
     decision = filter_nodes(policy, snapshot, pod, nodes)
-    # Dict order is part of the answer: it is the order of the JSON the scheduler gets.
+    # Dict order is part of the answer: it is the order of the JSON the scheduler gets. The failure
+    # counts by rule feed the metrics.
     return (decision.passed, list(decision.failed.items()), list(decision.unresolvable.items()),
-            prioritize(policy, snapshot, pod, nodes))
+            dict(decision.failures), prioritize(policy, snapshot, pod, nodes))
 
 
 @pytest.fixture(scope="module")
@@ -193,7 +194,7 @@ def test_random_cases_reach_every_kind_of_answer(policy: Policy) -> None:
         local = dataclasses.replace(policy, inventory=inventory)
         snapshot = Snapshot.build(inventory, tuple(random_placements(rng, inventory)))
         pod, nodes = random_pod(rng, list(inventory.sites)), random_nodes(rng, list(inventory.sites))
-        passed, failed, unresolvable, scores = answers(local, snapshot, pod, nodes, fast=True)
+        passed, failed, unresolvable, _, scores = answers(local, snapshot, pod, nodes, fast=True)
         seen["passed"] += len(passed)
         seen["failed"] += len(failed)
         seen["unresolvable"] += len(unresolvable)
@@ -301,9 +302,19 @@ def test_site_columns_say_what_the_plugins_say_of_each_site(policy: Policy, seed
             continue
         for predicate in policy.predicates:
             mask = predicate.site_mask(request, snapshot)
+            site_resolvable = getattr(predicate, "site_resolvable", None)
+            resolvable = site_resolvable(request, snapshot) if site_resolvable and mask is not None else None
+            failing = []
             for c in candidates:
-                passes = predicate.filter(request, c, snapshot) is None
-                assert passes == (True if mask is None else bool(mask[c.position])), (predicate.name, c.site.id)
+                status = predicate.filter(request, c, snapshot)
+                assert (status is None) == (True if mask is None else bool(mask[c.position])), (predicate.name, c.site.id)
+                if status is not None:
+                    failing.append((c, status))
+                    said = False if resolvable is None else bool(resolvable[c.position])
+                    assert said == (not status.unresolvable), (predicate.name, c.site.id)
+            explain = getattr(predicate, "explain", None)
+            if explain is not None and failing:
+                assert explain(request, [c for c, _ in failing], snapshot) == [s.reason for _, s in failing]
         for priority in policy.priorities:
             scores = priority.plugin.site_scores(request, snapshot)
             assert [float(priority.plugin.score(request, c, snapshot)) for c in candidates] == scores.tolist(), \

@@ -60,6 +60,13 @@ class EipAvailability:
             return snapshot.table.eip_pool.spread(left, False, dtype=bool)
         return snapshot.derived("eip-left", build)
 
+    def site_resolvable(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
+        """Per site that fails: True when its pool has free addresses but for what is placed."""
+        def build() -> np.ndarray:
+            free = {key: True for key, pool in snapshot.inventory.eip_pools.items() if key[1] and pool.size - pool.used >= 1}
+            return snapshot.table.eip_pool.spread(free, False, dtype=bool)
+        return snapshot.derived("eip-free", build)
+
 
 def new(args: Mapping[str, Any]) -> EipAvailability:
     no_args(NAME, args)

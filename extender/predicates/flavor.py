@@ -47,6 +47,25 @@ def flavor_verdict(snapshot: Snapshot, site: Site, region: str, flavor_id: str) 
     return reason, stock.stock >= 1
 
 
+def _held_by_placements(snapshot: Snapshot, flavor_id: str) -> np.ndarray:
+    """Per site: the flavor `flavor_id` of its region is out of stock there, but only because of what
+    is placed (`flavor_verdict`'s second answer)."""
+    def held(snap: Snapshot, site: Site) -> bool:
+        verdict = _verdict(snap, site, site.region, flavor_id)
+        return verdict is not None and verdict is not IN_STOCK and verdict[1]
+    return snapshot.site_column((VERDICTS_MEMO, flavor_id), held, dtype=bool)
+
+
+def _verdict(snapshot: Snapshot, site: Site, region: str, flavor_id: str) -> tuple[str, bool] | None:
+    """`flavor_verdict`, memoized per snapshot."""
+    memo = snapshot.memo(VERDICTS_MEMO)
+    key = (site.id, region, flavor_id)
+    verdict = memo.get(key, _UNKNOWN)
+    if verdict is _UNKNOWN:
+        verdict = memo[key] = flavor_verdict(snapshot, site, region, flavor_id)
+    return verdict  # type: ignore[return-value]
+
+
 class FlavorPredicate:
     name = NAME
 
@@ -76,6 +95,11 @@ class FlavorPredicate:
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
         """The sites that pass: some acceptable flavor of the site's region in stock there."""
         return np.logical_or.reduce([snapshot.stock_mask(f) for f in request.flavors])
+
+    def site_resolvable(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
+        """Per site that fails: True when some acceptable flavor would be in stock with nothing
+        placed (evicting placements would make room)."""
+        return np.logical_or.reduce([_held_by_placements(snapshot, f) for f in request.flavors])
 
 
 def new(args: Mapping[str, Any]) -> FlavorPredicate:

@@ -53,8 +53,9 @@ class LocationAndOperator:
                           unresolvable=True)
         return None
 
-    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Status]:
-        """`filter` of candidates that fail it; the reason of a place or an operator is formatted once."""
+    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[str]:
+        """The reasons `filter` gives candidates that fail it; the reason of a place or an operator is
+        formatted once."""
         geo = request.geo_location
         fields = [(name, wanted, wanted.casefold()) for name in GEO_FIELDS
                   if geo is not None and (wanted := getattr(geo, name))]
@@ -75,8 +76,8 @@ class LocationAndOperator:
                 if key not in parts:
                     parts[key] = reason_parts(REASON_OPERATOR, actual=_operator(site.operator), wanted=operator)
             shared = parts[key]
-            found.append(Status(shared[0] + site.id + shared[1], True) if shared else self.filter(request, c, snapshot))
-        return found  # type: ignore[return-value]
+            found.append(shared[0] + site.id + shared[1] if shared else self.filter(request, c, snapshot).reason)  # type: ignore[union-attr]
+        return found
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): in the requested place, run by the requested operator."""

@@ -31,9 +31,9 @@ class RegionAndAZ:
         zones = ", ".join(z for r in matching for z in r.availability_zones)
         return Status(REASON_ZONE.format(site=candidate.site.id, region=region, zone=zone, wanted=zones), True)
 
-    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Status]:
-        """`filter` of candidates that fail it; the reason of a region no selector names is formatted
-        once per region."""
+    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[str]:
+        """The reasons `filter` gives candidates that fail it; the reason of a region no selector
+        names is formatted once per region."""
         wanted = ", ".join(r.region for r in request.regions)
         named = {r.region for r in request.regions}
         parts: dict[str, tuple[str, str] | None] = {}
@@ -45,8 +45,8 @@ class RegionAndAZ:
             if shared is False:
                 shared = parts[region] = None if region in named else reason_parts(REASON_REGION, region=region,
                                                                                   wanted=wanted)
-            append(Status(shared[0] + c.site.id + shared[1], True) if shared else self.filter(request, c, snapshot))
-        return found  # type: ignore[return-value]
+            append(shared[0] + c.site.id + shared[1] if shared else self.filter(request, c, snapshot).reason)  # type: ignore[union-attr]
+        return found
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): in a region named without zones, or in a named zone."""

@@ -48,10 +48,19 @@ class Volume:
             return None
         return self._status(candidate.site, _asked(request, snapshot), snapshot)
 
-    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[Status]:
-        """`filter` of candidates that fail it, with the request's look-ups made once."""
+    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[str]:
+        """The reasons `filter` gives candidates that fail it, with the request's look-ups made once."""
         asked = _asked(request, snapshot)
-        return [self._status(c.site, asked, snapshot) for c in candidates]  # type: ignore[misc]
+        return [self._status(c.site, asked, snapshot).reason for c in candidates]  # type: ignore[union-attr]
+
+    def site_resolvable(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
+        """Per site that fails: True when placements hold the GB (a zone without a pool of some type,
+        or with less than wanted even with nothing placed, is unresolvable)."""
+        hopeless = np.zeros(len(snapshot.table), dtype=bool)
+        for volume_type, wanted in request.storage.items():
+            left, capacity = volume_left(snapshot, volume_type), volume_capacity(snapshot, volume_type)
+            hopeless |= (left < wanted) & (capacity < wanted)
+        return ~hopeless
 
     @staticmethod
     def _status(site: Site, asked: list[tuple[str, int, dict]], snapshot: Snapshot) -> Status | None:
@@ -143,6 +152,16 @@ def volume_left(snapshot: Snapshot, volume_type: str) -> np.ndarray:
                 for (region, zone, vtype), capacity in snapshot.index.volumes.items() if vtype == volume_type}
         return snapshot.table.zone.spread(left, -np.inf)
     return snapshot.derived(("volume-left", volume_type), build)
+
+
+def volume_capacity(snapshot: Snapshot, volume_type: str) -> np.ndarray:
+    """Per site: the GB of `volume_type` its zone's pools can provision with nothing placed
+    (`VolumeCapacity.capacity_gb`), -inf where the zone has no pool of the type."""
+    def build() -> np.ndarray:
+        ceilings = {(region, zone): capacity.capacity_gb
+                    for (region, zone, vtype), capacity in snapshot.index.volumes.items() if vtype == volume_type}
+        return snapshot.table.zone.spread(ceilings, -np.inf)
+    return snapshot.derived(("volume-capacity", volume_type), build)
 
 
 def new(args: Mapping[str, Any]) -> Volume:

@@ -22,7 +22,7 @@ import numpy as np
 from extender.capacity import NOTHING_PLACED, free_share
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot
 from extender.model import Flavor, Site, VMRequest
-from extender.predicates.volume import volume_left
+from extender.predicates.volume import volume_capacity, volume_left
 from extender.priorities.flavor import first_in_stock_rank
 
 NAME = "SiteResourcesLeastAllocated"
@@ -112,13 +112,9 @@ def shares_column(snapshot: Snapshot, flavor_id: str, which: int) -> np.ndarray:
 
 def storage_column(request: VMRequest, snapshot: Snapshot) -> np.ndarray:
     """`storage_share` of every site."""
-    zone = snapshot.table.zone
     parts = np.zeros(len(snapshot.table))  # added one by one from 0, as `sum` does
     for volume_type, wanted in request.storage.items():
-        def ceilings(volume_type: str = volume_type) -> np.ndarray:
-            return zone.spread({(region, az): capacity.capacity_gb for (region, az, vtype), capacity
-                                in snapshot.index.volumes.items() if vtype == volume_type}, 0.0)
-        ceiling = snapshot.derived((NAME, "ceiling", volume_type), ceilings)
+        ceiling = volume_capacity(snapshot, volume_type)  # -inf without a pool: no capacity, share 0
         parts = parts + free_share_column(volume_left(snapshot, volume_type) - wanted, ceiling)
     return parts / len(request.storage)
 
