@@ -118,6 +118,8 @@ class KubeCache:
         self._lock = threading.Lock()
         self._nodes: dict[str, Mapping[str, str]] = {}
         self._refs: dict[str, NodeRef] = {}
+        """A ref per node of `_nodes`, made when the node changes: the same object while its labels
+        are the same (the snapshot memoizes candidates by it), so `resolve` only looks names up."""
         self._pods: dict[str, Pod] = {}
         self._version = 0
         self._listed: dict[str, bool] = {NODES: False, PODS: False}
@@ -155,21 +157,11 @@ class KubeCache:
     # --- ClusterView -----------------------------------------------------------------------------------
 
     def resolve(self, names: Sequence[str]) -> list[NodeRef]:
-        # The same ref while the node's labels are the same object: the snapshot memoizes candidates by it.
-        nodes, memo = self._nodes, self._refs
-        if len(memo) > 2 * len(nodes) + 1000:
-            memo.clear()
-        refs = []
-        for name in names:
-            labels = nodes.get(name)
-            if labels is None:
-                refs.append(node_ref(name, None, known=False))
-                continue
-            ref = memo.get(name)
-            if ref is None or ref.labels is not (labels or EMPTY_MAP):
-                ref = memo[name] = node_ref(name, labels)
-            refs.append(ref)
-        return refs
+        refs = self._refs
+        try:
+            return [refs[name] for name in names]
+        except KeyError:  # some node is not (yet) in the cache
+            return [refs.get(name) or node_ref(name, None, known=False) for name in names]
 
     def placements(self) -> tuple[int, Sequence[Placement]]:
         generation, policy = self.policies.versioned()
@@ -325,6 +317,7 @@ class KubeCache:
         with self._lock:
             if nodes != self._nodes:
                 self._nodes = nodes
+                self._refs = {name: _ref(self._refs.get(name), name, labels) for name, labels in nodes.items()}
                 self._version += 1
 
     def _replace_pods(self, pods: dict[str, Pod]) -> None:
@@ -346,7 +339,12 @@ class KubeCache:
                 if nodes.get(name) == labels:
                     return
                 nodes[name] = labels
-            self._nodes = nodes
+            refs = dict(self._refs)
+            if name in nodes:
+                refs[name] = _ref(refs.get(name), name, nodes[name])
+            else:
+                refs.pop(name, None)
+            self._nodes, self._refs = nodes, refs
             self._version += 1
 
     def _pod_event(self, kind: str, pod: Pod) -> None:
@@ -372,6 +370,13 @@ class KubeCache:
         if self._on_bound is not None:
             for uid in uids:
                 self._on_bound(uid)
+
+
+def _ref(known: NodeRef | None, name: str, labels: Mapping[str, str]) -> NodeRef:
+    """The ref of a node: `known` while its labels are the same (a relist decodes them anew)."""
+    if known is not None and known.labels == (labels or EMPTY_MAP):
+        return known
+    return node_ref(name, labels)
 
 
 def _recorded(pod: Pod) -> bool:

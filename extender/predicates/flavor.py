@@ -11,7 +11,7 @@ hold the stock: evicting them would make room.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -91,6 +91,23 @@ class FlavorPredicate:
                 unresolvable=True,
             )
         return Status("; ".join(reasons), unresolvable=not resolvable)
+
+    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[str]:
+        """The reasons `filter` gives candidates that fail it (so no acceptable flavor is in stock)."""
+        memo = snapshot.memo(VERDICTS_MEMO)
+        found = []
+        for c in candidates:
+            site, region = c.site, c.region
+            reasons = []
+            for flavor_id in request.flavors:
+                verdict = memo.get((site.id, region, flavor_id), _UNKNOWN)
+                if verdict is _UNKNOWN:
+                    verdict = _verdict(snapshot, site, region, flavor_id)
+                if verdict is not None:
+                    reasons.append(verdict[0])
+            found.append("; ".join(reasons) if reasons else
+                         REASON_NOT_OFFERED.format(flavors=", ".join(request.flavors), region=region))
+        return found
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
         """The sites that pass: some acceptable flavor of the site's region in stock there."""

@@ -72,7 +72,7 @@ class LocationAndOperator:
                         parts[key] = reason_parts(REASON_LOCATION, field=name, actual=actual or '""', wanted=wanted)
                     break
             else:  # the place is right: the operator is not
-                key = ("operator", site.operator)
+                key = ("operator", (site.operator.id, site.operator.name))
                 if key not in parts:
                     parts[key] = reason_parts(REASON_OPERATOR, actual=_operator(site.operator), wanted=operator)
             shared = parts[key]
