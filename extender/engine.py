@@ -186,7 +186,7 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
     passes), a vector operation per predicate for all nodes at once. For the nodes that fail, the
     predicate whose answer `check` would give is found on the same columns (its first unresolvable
     failure, else its first failure: `site_resolvable` says which failures are resolvable, none
-    without it), and only that predicate explains it (`explain`, else `filter`).
+    without it), and only that predicate explains it (`explain_sites` for the node's site, else `filter`).
     A predicate without `site_mask` is asked about every such node (`filter`); the other nodes
     (unknown, off-inventory, labelled unlike their site) go through `check`."""
     resolved, positions = snapshot.frame(nodes)
@@ -202,7 +202,7 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
                 ok &= ~verdict[0]
         failing = np.flatnonzero(plain & ~ok)
         if why is not None and failing.size:
-            _explain(policy, snapshot, request, resolved, failing, found, never, deciders, why)
+            _explain(policy, snapshot, request, resolved, positions, failing, found, never, deciders, why)
     for i in np.flatnonzero(~plain).tolist():
         status = check(policy, snapshot, request, nodes[i])
         if status is None:
@@ -234,7 +234,7 @@ def _plain_verdicts(predicate: FilterPlugin, request: VMRequest, snapshot: Snaps
 
 
 def _explain(policy: Policy, snapshot: Snapshot, request: VMRequest, resolved: Sequence[Candidate | None],
-             failing: np.ndarray, found: Sequence[tuple[np.ndarray, np.ndarray | None] | None],
+             positions: np.ndarray, failing: np.ndarray, found: Sequence[tuple[np.ndarray, np.ndarray | None] | None],
              never: np.ndarray, deciders: np.ndarray, why: np.ndarray) -> None:
     """Fill `never`, `deciders` and `why` for the `failing` nodes: the answer of the predicate `check` would stop
     at, its first unresolvable failure, else its first failure."""
@@ -250,12 +250,11 @@ def _explain(policy: Policy, snapshot: Snapshot, request: VMRequest, resolved: S
         mine = failing[decider == number]
         if not mine.size:
             continue
-        candidates = [resolved[i] for i in mine.tolist()]
-        explain = getattr(predicate, "explain", None)
-        if explain is not None:
-            texts = explain(request, candidates, snapshot)
+        explain_sites = getattr(predicate, "explain_sites", None)
+        if explain_sites is not None:
+            texts = explain_sites(request, positions[mine], snapshot)
         else:
-            texts = [predicate.filter(request, c, snapshot).reason for c in candidates]  # type: ignore[union-attr]
+            texts = [predicate.filter(request, resolved[i], snapshot).reason for i in mine.tolist()]  # type: ignore[union-attr, arg-type]
         column = np.empty(len(texts), dtype=object)
         column[:] = texts
         why[mine] = column

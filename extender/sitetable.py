@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from extender.model import Inventory
+from extender.model import Inventory, Site
 
 GEO_FIELDS = ("country", "area", "province", "city")
 
@@ -30,12 +30,14 @@ class Column:
     """int32, one per site position."""
     values: Mapping[Hashable, int]
     """Value → code."""
+    by_code: tuple[Hashable, ...] = ()
+    """Code → value."""
 
     @classmethod
     def of(cls, values: Iterable[Hashable]) -> Column:
         code_of: dict[Hashable, int] = {}
         codes = [code_of.setdefault(v, len(code_of)) for v in values]
-        return cls(np.array(codes, dtype=np.int32), MappingProxyType(code_of))
+        return cls(np.array(codes, dtype=np.int32), MappingProxyType(code_of), tuple(code_of))
 
     def isin(self, wanted: Iterable[Hashable]) -> np.ndarray:
         """Boolean mask: the sites whose value is one of `wanted` (values no site has select none)."""
@@ -64,6 +66,10 @@ class SiteTable:
     ids: tuple[str, ...] = ()
     position: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     """Site id → position in every column."""
+    sites: tuple[Site, ...] = ()
+    """By position."""
+    id_objects: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    """The ids as an object array: reasons are built from it a column at a time (`np.add` on str)."""
     region: Column = field(default_factory=lambda: Column.of(()))
     zone: Column = field(default_factory=lambda: Column.of(()))
     """(region, availability zone)."""
@@ -84,11 +90,19 @@ class SiteTable:
 
 
 
+def _objects(values: list) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
 def build_site_table(inventory: Inventory) -> SiteTable:
     sites = list(inventory.sites.values())
     return SiteTable(
         ids=tuple(s.id for s in sites),
         position=MappingProxyType({s.id: i for i, s in enumerate(sites)}),
+        sites=tuple(sites),
+        id_objects=_objects([s.id for s in sites]),
         region=Column.of(s.region for s in sites),
         zone=Column.of((s.region, s.az) for s in sites),
         eip_pool=Column.of((s.region, s.eip_type_name) for s in sites),

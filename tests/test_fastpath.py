@@ -10,6 +10,7 @@ import json
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from extender import engine
@@ -312,9 +313,10 @@ def test_site_columns_say_what_the_plugins_say_of_each_site(policy: Policy, seed
                     failing.append((c, status))
                     said = False if resolvable is None else bool(resolvable[c.position])
                     assert said == (not status.unresolvable), (predicate.name, c.site.id)
-            explain = getattr(predicate, "explain", None)
-            if explain is not None and failing:
-                assert explain(request, [c for c, _ in failing], snapshot) == [s.reason for _, s in failing]
+            explain_sites = getattr(predicate, "explain_sites", None)
+            if explain_sites is not None and failing:
+                said = explain_sites(request, np.array([c.position for c, _ in failing], dtype=np.intp), snapshot)
+                assert list(said) == [s.reason for _, s in failing], predicate.name
         for priority in policy.priorities:
             scores = priority.plugin.site_scores(request, snapshot)
             assert [float(priority.plugin.score(request, c, snapshot)) for c in candidates] == scores.tolist(), \

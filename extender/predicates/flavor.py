@@ -11,7 +11,7 @@ hold the stock: evicting them would make room.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -92,12 +92,15 @@ class FlavorPredicate:
             )
         return Status("; ".join(reasons), unresolvable=not resolvable)
 
-    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[str]:
-        """The reasons `filter` gives candidates that fail it (so no acceptable flavor is in stock)."""
+    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> list[str]:
+        """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail it
+        (so no acceptable flavor is in stock there)."""
         memo = snapshot.memo(VERDICTS_MEMO)
+        sites = snapshot.table.sites
         found = []
-        for c in candidates:
-            site, region = c.site, c.region
+        for position in positions.tolist():
+            site = sites[position]
+            region = site.region
             reasons = []
             for flavor_id in request.flavors:
                 verdict = memo.get((site.id, region, flavor_id), _UNKNOWN)

@@ -7,13 +7,13 @@ id or name. A site in the wrong place never becomes the right one: failures are 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
-from extender.model import Operator, VMRequest
+from extender.model import Operator, Site, VMRequest
 
 NAME = "LocationAndOperator"
 REASON_LOCATION = "LocationAndOperator: site {site} is in {field} {actual}, the request wants {wanted}"
@@ -37,33 +37,33 @@ class LocationAndOperator:
     name = NAME
 
     def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
-        site = candidate.site
+        reason = self._reason(request, candidate.site)
+        return None if reason is None else Status(reason, unresolvable=True)
+
+    @staticmethod
+    def _reason(request: VMRequest, site: Site) -> str | None:
         geo = request.geo_location
         if geo is not None:
             for name in GEO_FIELDS:
                 wanted, actual = getattr(geo, name), getattr(site, name)
                 if wanted and not _same(wanted, actual):
-                    return Status(
-                        REASON_LOCATION.format(site=site.id, field=name, actual=actual or '""', wanted=wanted),
-                        unresolvable=True,
-                    )
+                    return REASON_LOCATION.format(site=site.id, field=name, actual=actual or '""', wanted=wanted)
         wanted = request.operator
         if wanted and not (_same(wanted, site.operator.id) or _same(wanted, site.operator.name)):
-            return Status(REASON_OPERATOR.format(site=site.id, actual=_operator(site.operator), wanted=wanted),
-                          unresolvable=True)
+            return REASON_OPERATOR.format(site=site.id, actual=_operator(site.operator), wanted=wanted)
         return None
 
-    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[str]:
-        """The reasons `filter` gives candidates that fail it; the reason of a place or an operator is
-        formatted once."""
+    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> list[str]:
+        """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail
+        it; the reason of a place or an operator is formatted once."""
         geo = request.geo_location
         fields = [(name, wanted, wanted.casefold()) for name in GEO_FIELDS
                   if geo is not None and (wanted := getattr(geo, name))]
-        operator = request.operator
         parts: dict[tuple[str, object], tuple[str, str] | None] = {}
+        sites = snapshot.table.sites
         found = []
-        for c in candidates:
-            site = c.site
+        for position in positions.tolist():
+            site = sites[position]
             for name, wanted, folded in fields:
                 actual = getattr(site, name)
                 if actual.casefold() != folded:
@@ -74,9 +74,9 @@ class LocationAndOperator:
             else:  # the place is right: the operator is not
                 key = ("operator", (site.operator.id, site.operator.name))
                 if key not in parts:
-                    parts[key] = reason_parts(REASON_OPERATOR, actual=_operator(site.operator), wanted=operator)
+                    parts[key] = reason_parts(REASON_OPERATOR, actual=_operator(site.operator), wanted=request.operator)
             shared = parts[key]
-            found.append(shared[0] + site.id + shared[1] if shared else self.filter(request, c, snapshot).reason)  # type: ignore[union-attr]
+            found.append(shared[0] + site.id + shared[1] if shared else self._reason(request, site))  # type: ignore[operator]
         return found
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:

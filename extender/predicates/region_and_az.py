@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -21,31 +21,31 @@ class RegionAndAZ:
     def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
         if not request.regions:
             return None
-        region, zone = candidate.region, candidate.zone
-        matching = [r for r in request.regions if r.region == region]
-        if not matching:
-            wanted = ", ".join(r.region for r in request.regions)
-            return Status(REASON_REGION.format(site=candidate.site.id, region=region, wanted=wanted), True)
-        if any(not r.availability_zones or zone in r.availability_zones for r in matching):
-            return None
-        zones = ", ".join(z for r in matching for z in r.availability_zones)
-        return Status(REASON_ZONE.format(site=candidate.site.id, region=region, zone=zone, wanted=zones), True)
+        reason = _reason(request, candidate.region, candidate.zone, candidate.site.id)
+        return None if reason is None else Status(reason, True)
 
-    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[str]:
-        """The reasons `filter` gives candidates that fail it; the reason of a region no selector
-        names is formatted once per region."""
+    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> np.ndarray:
+        """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail
+        it: the reason of a region no selector names is formatted once per region, then joined to the
+        site ids a column at a time."""
+        table = snapshot.table
+        regions = table.region
+        codes = regions.codes[positions]
         wanted = ", ".join(r.region for r in request.regions)
         named = {r.region for r in request.regions}
-        parts: dict[str, tuple[str, str] | None] = {}
-        found = []
-        append = found.append
-        for c in candidates:
-            region = c.region
-            shared = parts.get(region, False)
-            if shared is False:
-                shared = parts[region] = None if region in named else reason_parts(REASON_REGION, region=region,
-                                                                                  wanted=wanted)
-            append(shared[0] + c.site.id + shared[1] if shared else self.filter(request, c, snapshot).reason)  # type: ignore[union-attr]
+        heads, tails = np.empty(len(regions.by_code), dtype=object), np.empty(len(regions.by_code), dtype=object)
+        shared = np.zeros(len(regions.by_code), dtype=bool)
+        for code in np.unique(codes).tolist():
+            region = regions.by_code[code]
+            if region not in named and (parts := reason_parts(REASON_REGION, region=region, wanted=wanted)):
+                heads[code], tails[code] = parts
+                shared[code] = True
+        found = np.empty(len(positions), dtype=object)
+        simple = shared[codes]
+        found[simple] = heads[codes[simple]] + table.id_objects[positions[simple]] + tails[codes[simple]]
+        for k in np.flatnonzero(~simple).tolist():  # a named region without the site's zone
+            site = table.sites[positions[k]]
+            found[k] = _reason(request, site.region, site.az, site.id)
         return found
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
@@ -56,6 +56,18 @@ class RegionAndAZ:
         any_zone = [r.region for r in request.regions if not r.availability_zones]
         pairs = [(r.region, z) for r in request.regions for z in r.availability_zones]
         return table.region.isin(any_zone) | table.zone.isin(pairs)
+
+
+def _reason(request: VMRequest, region: str, zone: str, site_id: str) -> str | None:
+    """Why a node in `region`/`zone` (of site `site_id`) fails the request's selectors; None: it passes."""
+    matching = [r for r in request.regions if r.region == region]
+    if not matching:
+        wanted = ", ".join(r.region for r in request.regions)
+        return REASON_REGION.format(site=site_id, region=region, wanted=wanted)
+    if any(not r.availability_zones or zone in r.availability_zones for r in matching):
+        return None
+    zones = ", ".join(z for r in matching for z in r.availability_zones)
+    return REASON_ZONE.format(site=site_id, region=region, zone=zone, wanted=zones)
 
 
 def new(args: Mapping[str, Any]) -> RegionAndAZ:

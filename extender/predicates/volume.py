@@ -19,14 +19,14 @@ zone has no pool of the type or the request exceeds the ceiling even with nothin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from extender.capacity import number, volume_stock
-from extender.framework import MARK, Candidate, Snapshot, Status, no_args
+from extender.framework import MARK, Candidate, Snapshot, Status, no_args, reason_parts
 from extender.model import Site, VMRequest
 
 NAME = "Volume"
@@ -48,10 +48,30 @@ class Volume:
             return None
         return self._status(candidate.site, _asked(request, snapshot), snapshot)
 
-    def explain(self, request: VMRequest, candidates: Sequence[Candidate], snapshot: Snapshot) -> list[str]:
-        """The reasons `filter` gives candidates that fail it, with the request's look-ups made once."""
+    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> np.ndarray:
+        """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail
+        it. For one volume type, a zone's reason is formatted once per snapshot (`ZonePieces`) and
+        joined to the site ids a column at a time; else site by site."""
+        table = snapshot.table
         asked = _asked(request, snapshot)
-        return [self._status(c.site, asked, snapshot).reason for c in candidates]  # type: ignore[union-attr]
+        found = np.empty(len(positions), dtype=object)
+        alone = np.ones(len(positions), dtype=bool)
+        if len(asked) == 1:
+            volume_type, wanted, _ = asked[0]
+            codes = table.zone.codes[positions]
+            pieces = zone_pieces(snapshot, volume_type, codes)
+            kinds = pieces.kind[codes]
+            ids = table.id_objects[positions]
+            short, missing = kinds == SHORT, kinds == NO_POOL
+            at = codes[short]
+            found[short] = pieces.head[at] + ids[short] + pieces.middle[at] + str(wanted) + pieces.tail[at]
+            at = codes[missing]
+            found[missing] = pieces.head[at] + ids[missing] + pieces.tail[at]
+            alone = ~(short | missing)
+        sites = table.sites
+        for k in np.flatnonzero(alone).tolist():
+            found[k] = self._status(sites[positions[k]], asked, snapshot).reason  # type: ignore[union-attr]
+        return found
 
     def site_resolvable(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
         """Per site that fails: True when placements hold the GB (a zone without a pool of some type,
@@ -141,6 +161,43 @@ class _FormattedEachTime(ZoneStock):
 
     def short(self, site_id: str, wanted: int) -> str:
         return REASON_SHORT.format(site=site_id, wanted=wanted, **self.fields)
+
+
+UNKNOWN, SHORT, NO_POOL, EACH_SITE = 0, 1, 2, 3
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ZonePieces:
+    """Per zone code of the `SiteTable` and one volume type: the reason of a site there that lacks
+    the GB, formatted but for the site id (and the GB wanted: `SHORT`) or with no pool (`NO_POOL`);
+    `EACH_SITE` when a name holds the marker. Filled as zones are asked about."""
+
+    kind: np.ndarray
+    head: np.ndarray
+    middle: np.ndarray
+    tail: np.ndarray
+
+
+def zone_pieces(snapshot: Snapshot, volume_type: str, codes: np.ndarray) -> ZonePieces:
+    """The `ZonePieces` of `volume_type`, with the zones of `codes` filled in."""
+    zones = snapshot.table.zone
+    size = len(zones.by_code)
+    pieces = snapshot.derived((NAME, "pieces", volume_type), lambda: ZonePieces(
+        np.zeros(size, dtype=np.int8), *(np.empty(size, dtype=object) for _ in range(3))))
+    for code in np.unique(codes[pieces.kind[codes] == UNKNOWN]).tolist():
+        region, zone = zones.by_code[code]  # type: ignore[misc]
+        stock = zone_stock(snapshot, volume_type, (region, zone))
+        if stock is None:
+            parts = reason_parts(REASON_NO_POOL, volume_type=volume_type, region=region, zone=zone)
+            if parts:
+                pieces.head[code], pieces.tail[code] = parts
+            pieces.kind[code] = NO_POOL if parts else EACH_SITE
+        elif len(stock.pieces) == 3:
+            pieces.head[code], pieces.middle[code], pieces.tail[code] = stock.pieces
+            pieces.kind[code] = SHORT
+        else:
+            pieces.kind[code] = EACH_SITE
+    return pieces
 
 
 def volume_left(snapshot: Snapshot, volume_type: str) -> np.ndarray:
