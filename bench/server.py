@@ -19,6 +19,9 @@ from pathlib import Path
 from bench.cluster import REPO
 
 
+MEMORY_TMP = "/dev/shm"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -75,6 +78,8 @@ def serve(log_dir: Path, env: Mapping[str, str], timeout: float = 60.0) -> Itera
     port = free_port()
     log_path = log_dir / f"gunicorn-{port}.log"
     full_env = {**os.environ, "SITE_EXTENDER_HOST": "127.0.0.1", "SITE_EXTENDER_PORT": str(port), **env}
+    if Path(MEMORY_TMP).is_dir():  # deploy/ puts the worker heartbeat file on a memory-backed emptyDir
+        full_env.setdefault("SITE_EXTENDER_WORKER_TMP_DIR", MEMORY_TMP)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "python:extender.gunicorn_conf"],

@@ -40,6 +40,10 @@ class ClusterView(PlacementSource, Protocol):
         """The bound pods among `uids` (preemption victims by uid); unknown uids are left out."""
         ...
 
+    def node_generation(self) -> int:
+        """Changes whenever `resolve` may answer a name it answered before with another ref."""
+        ...
+
     def synced(self) -> bool:
         """True once the view reflects the cluster (always true without a cluster)."""
         ...
@@ -56,6 +60,7 @@ class StaticCluster:
     """Bound of the node ref memo (names come from requests)."""
 
     _refs: dict[str, NodeRef] | None = None
+    _generation = 0
 
     def resolve(self, names: Sequence[str]) -> list[NodeRef]:
         # The same ref for the same name, as a node cache gives: the snapshot memoizes candidates by it.
@@ -67,7 +72,11 @@ class StaticCluster:
         except KeyError:
             if len(refs) >= self.MAX_REFS:
                 refs.clear()
+                self._generation += 1
             return [refs.get(name) or refs.setdefault(name, node_ref(name, None)) for name in names]
+
+    def node_generation(self) -> int:
+        return self._generation
 
     def placements(self) -> tuple[int, Sequence[Placement]]:
         return 0, ()

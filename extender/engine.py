@@ -134,15 +134,16 @@ def _vm_request_or_decide(policy: Policy, pod: Pod, nodes: Sequence[NodeRef],
     return request
 
 
-def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
+def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef],
+                 frame: Frame | None = None) -> FilterDecision:
     """Decide for every node whether the pod's VM can go there: what `reference_filter_nodes`
     answers, in the same order, worked out by `decide` (site columns, then a reason for each node
-    that fails)."""
+    that fails). `frame`: `snapshot.frame(nodes)` when the caller has it already."""
     decision = FilterDecision()
     request = _vm_request_or_decide(policy, pod, nodes, decision)
     if request is None:
         return decision
-    verdicts = decide(policy, snapshot, request, nodes, reasons=True)
+    verdicts = decide(policy, snapshot, request, nodes, reasons=True, frame=frame)
     names = np.array([node.name for node in nodes], dtype=object)
     decision.passed.extend(names[verdicts.ok].tolist())
     failing = np.flatnonzero(~verdicts.ok)
@@ -177,8 +178,12 @@ class Verdicts:
     """Objects: why the node fails, for the nodes that fail (asked with reasons)."""
 
 
+Frame = tuple[list[Candidate | None], np.ndarray]
+"""`Snapshot.frame` of a list of nodes: their candidates and site positions."""
+
+
 def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequence[NodeRef],
-           reasons: bool) -> Verdicts:
+           reasons: bool, frame: Frame | None = None) -> Verdicts:
     """What `check` answers for every node, found the fast way.
 
     A node that agrees with its site (`Candidate.position` >= 0) is decided by its site's entry in
@@ -189,7 +194,7 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
     without it), and only that predicate explains it (`explain_sites` for the node's site, else `filter`).
     A predicate without `site_mask` is asked about every such node (`filter`); the other nodes
     (unknown, off-inventory, labelled unlike their site) go through `check`."""
-    resolved, positions = snapshot.frame(nodes)
+    resolved, positions = frame if frame is not None else snapshot.frame(nodes)
     plain = positions >= 0
     ok = plain.copy()
     never = np.zeros(len(nodes), dtype=bool)
@@ -327,7 +332,8 @@ def _request_to_score(policy: Policy, pod: Pod) -> VMRequest | None:
         return None
 
 
-def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> list[tuple[str, int]]:
+def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef],
+                     frame: Frame | None = None) -> list[tuple[str, int]]:
     """One (node, 0..10) per node asked, in order: each priority's scores normalized over the nodes
     that pass the predicates (`normalize`), then weighted (`combine`). Non-VM pods and nodes that
     fail a predicate score 0 (kube-scheduler sends only nodes that passed, but a node may have filled
@@ -339,7 +345,7 @@ def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequen
     total = policy.total_weight
     if request is None or total <= 0:
         return [(node.name, 0) for node in nodes]
-    verdicts = decide(policy, snapshot, request, nodes, reasons=False)
+    verdicts = decide(policy, snapshot, request, nodes, reasons=False, frame=frame)
     feasible = np.flatnonzero(verdicts.ok)
     scores = np.zeros(len(nodes), dtype=np.int64)
     if feasible.size:

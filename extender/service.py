@@ -8,10 +8,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from extender import engine
 from extender.cluster import Binder, ClusterView, PlacementSource, StaticCluster
 from extender.errors import VMRequestError
-from extender.framework import Snapshot
+from extender.framework import Candidate, Snapshot
 from extender.model import NodeRef, Placement, node_ref
 from extender.policy import Policy
 from extender.policy_store import PolicyStore
@@ -29,6 +31,8 @@ from extender.wire import (
     decode_node_heads,
 )
 
+MAX_FRAME_MEMO = 100_000
+"""Bound of `Extender._frame`'s memo (node names come from requests)."""
 ERR_NO_BINDER = "site-extender cannot bind: no cluster is configured (SITE_EXTENDER_KUBE=none)"
 
 
@@ -52,6 +56,7 @@ class Extender:
         such decisions never both take the last slot: every admission path must hold it."""
         self._lock = threading.Lock()
         self._snapshot: tuple[_SnapshotKey, Snapshot] | None = None
+        self._frames: tuple[Snapshot, int, dict[str, tuple[NodeRef, Candidate | None, int]]] | None = None
 
     def view(self) -> tuple[Policy, Snapshot]:
         """The current policy and the snapshot of its inventory and placements (rebuilt only on change)."""
@@ -91,10 +96,37 @@ class Extender:
     def filter(self, args: ExtenderArgs) -> ExtenderFilterResult:
         return self.filter_decision(args)[0]
 
+    def _asked(self, args: ExtenderArgs, snapshot: Snapshot) -> tuple[list[NodeRef], engine.Frame | None]:
+        """The nodes asked about and, in cache mode, their frame in `snapshot` (`_frame`)."""
+        if args.Nodes is not None:
+            return self.nodes(args), None
+        return self._frame(args.NodeNames or [], snapshot)
+
+    def _frame(self, names: Sequence[str], snapshot: Snapshot) -> tuple[list[NodeRef], engine.Frame]:
+        """`cluster.resolve(names)` and `snapshot.frame` of it, from a memo by node name that lives as
+        long as the snapshot and the cluster's node refs: one look-up per name instead of three."""
+        generation = self.cluster.node_generation()
+        memo = self._frames
+        if memo is None or memo[0] is not snapshot or memo[1] != generation:
+            memo = self._frames = (snapshot, generation, {})
+        entries = memo[2]
+        try:
+            found = [entries[name] for name in names]
+        except KeyError:
+            missing = [name for name in dict.fromkeys(names) if name not in entries]
+            refs = self.cluster.resolve(missing)
+            fresh = {ref.name: (ref, c, -1 if c is None else c.position) for ref, c in zip(refs, snapshot.candidates(refs))}
+            if len(entries) + len(fresh) <= MAX_FRAME_MEMO:
+                entries.update((name, entry) for name, entry in fresh.items() if entry[0].known)
+            found = [entries.get(name) or fresh[name] for name in names]
+        nodes = [entry[0] for entry in found]
+        return nodes, ([entry[1] for entry in found], np.array([entry[2] for entry in found], dtype=np.intp))
+
     def filter_decision(self, args: ExtenderArgs) -> tuple[ExtenderFilterResult, engine.FilterDecision]:
         """The answer to /filter, and the engine's decision it comes from (its failure counts)."""
-        nodes = self.nodes(args)
-        decision = engine.filter_nodes(*self.view(), args.Pod, nodes)
+        policy, snapshot = self.view()
+        nodes, frame = self._asked(args, snapshot)
+        decision = engine.filter_nodes(policy, snapshot, args.Pod, nodes, frame)
         result = ExtenderFilterResult(
             FailedNodes=decision.failed, FailedAndUnresolvableNodes=decision.unresolvable
         )
@@ -107,7 +139,9 @@ class Extender:
         return result, decision
 
     def prioritize(self, args: ExtenderArgs) -> list[HostPriority]:
-        scores = engine.prioritize_nodes(*self.view(), args.Pod, self.nodes(args))
+        policy, snapshot = self.view()
+        nodes, frame = self._asked(args, snapshot)
+        scores = engine.prioritize_nodes(policy, snapshot, args.Pod, nodes, frame)
         return [HostPriority(Host=name, Score=score) for name, score in scores]
 
     def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:

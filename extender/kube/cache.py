@@ -120,6 +120,7 @@ class KubeCache:
         self._refs: dict[str, NodeRef] = {}
         """A ref per node of `_nodes`, made when the node changes: the same object while its labels
         are the same (the snapshot memoizes candidates by it), so `resolve` only looks names up."""
+        self._node_generation = 0
         self._pods: dict[str, Pod] = {}
         self._version = 0
         self._listed: dict[str, bool] = {NODES: False, PODS: False}
@@ -162,6 +163,9 @@ class KubeCache:
             return [refs[name] for name in names]
         except KeyError:  # some node is not (yet) in the cache
             return [refs.get(name) or node_ref(name, None, known=False) for name in names]
+
+    def node_generation(self) -> int:
+        return self._node_generation
 
     def placements(self) -> tuple[int, Sequence[Placement]]:
         generation, policy = self.policies.versioned()
@@ -318,6 +322,7 @@ class KubeCache:
             if nodes != self._nodes:
                 self._nodes = nodes
                 self._refs = {name: _ref(self._refs.get(name), name, labels) for name, labels in nodes.items()}
+                self._node_generation += 1
                 self._version += 1
 
     def _replace_pods(self, pods: dict[str, Pod]) -> None:
@@ -345,6 +350,7 @@ class KubeCache:
             else:
                 refs.pop(name, None)
             self._nodes, self._refs = nodes, refs
+            self._node_generation += 1
             self._version += 1
 
     def _pod_event(self, kind: str, pod: Pod) -> None:
