@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from extender.capacity import eip_stock
-from extender.framework import Candidate, Snapshot, Status, no_args
+from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
 from extender.model import VMRequest
 
 NAME = "EipAvailability"
@@ -32,21 +32,33 @@ class EipAvailability:
         if not request.need_eip:
             return None
         site = candidate.site
-        region = site.region  # the inventory's region: pools and placements are keyed by it
-        pool_name = site.eip_type_name
-        if not pool_name:
-            return Status(REASON_NO_POOL_NAMED.format(site=site.id), unresolvable=True)
-        pool = snapshot.inventory.eip_pools.get((region, pool_name))
-        if pool is None:
-            return Status(REASON_NO_POOL.format(region=region, pool=pool_name, site=site.id), unresolvable=True)
-        stock = eip_stock(pool, snapshot.eips_by_pool.get((region, pool_name), 0))
-        if stock.left >= 1:
+        found = _pool_verdict(snapshot, (site.region, site.eip_type_name))  # the inventory's region
+        if found is None:
             return None
-        return Status(
-            REASON_EMPTY.format(pool=pool_name, region=region, left=max(0, stock.left), site=site.id,
-                                size=stock.size, used=stock.used, placed=stock.placed),
-            unresolvable=stock.free < 1,
-        )
+        template, fields, unresolvable = found
+        return Status(template.format(site=site.id, **fields), unresolvable=unresolvable)
+
+    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> np.ndarray:
+        """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail
+        it: a pool's reason is formatted once, then joined to the site ids a column at a time."""
+        table = snapshot.table
+        pools = table.eip_pool
+        codes = pools.codes[positions]
+        heads, tails = np.empty(len(pools.by_code), dtype=object), np.empty(len(pools.by_code), dtype=object)
+        shared = np.zeros(len(pools.by_code), dtype=bool)
+        for code in np.unique(codes).tolist():
+            template, fields, _ = _pool_verdict(snapshot, pools.by_code[code])  # type: ignore[arg-type, misc]
+            if (parts := reason_parts(template, **fields)) is not None:
+                heads[code], tails[code] = parts
+                shared[code] = True
+        found = np.empty(len(positions), dtype=object)
+        simple = shared[codes]
+        found[simple] = heads[codes[simple]] + table.id_objects[positions[simple]] + tails[codes[simple]]
+        for k in np.flatnonzero(~simple).tolist():
+            site = table.sites[positions[k]]
+            template, fields, _ = _pool_verdict(snapshot, (site.region, site.eip_type_name))  # type: ignore[misc]
+            found[k] = template.format(site=site.id, **fields)
+        return found
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): their pool has an address left."""
@@ -66,6 +78,23 @@ class EipAvailability:
             free = {key: True for key, pool in snapshot.inventory.eip_pools.items() if key[1] and pool.size - pool.used >= 1}
             return snapshot.table.eip_pool.spread(free, False, dtype=bool)
         return snapshot.derived("eip-free", build)
+
+
+def _pool_verdict(snapshot: Snapshot, key: tuple[str, str]) -> tuple[str, dict[str, object], bool] | None:
+    """What the pool (region, name) says to a site that draws from it: None when it has an address
+    left, else (reason template with a `{site}` field, its other fields, unresolvable)."""
+    region, pool_name = key
+    if not pool_name:
+        return REASON_NO_POOL_NAMED, {}, True
+    pool = snapshot.inventory.eip_pools.get(key)
+    if pool is None:
+        return REASON_NO_POOL, {"region": region, "pool": pool_name}, True
+    stock = eip_stock(pool, snapshot.eips_by_pool.get(key, 0))
+    if stock.left >= 1:
+        return None
+    fields = {"pool": pool_name, "region": region, "left": max(0, stock.left), "size": stock.size,
+              "used": stock.used, "placed": stock.placed}
+    return REASON_EMPTY, fields, stock.free < 1
 
 
 def new(args: Mapping[str, Any]) -> EipAvailability:

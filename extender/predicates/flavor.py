@@ -56,6 +56,15 @@ def _held_by_placements(snapshot: Snapshot, flavor_id: str) -> np.ndarray:
     return snapshot.site_column((VERDICTS_MEMO, flavor_id), held, dtype=bool)
 
 
+def _reason_column(snapshot: Snapshot, flavor_id: str) -> np.ndarray:
+    """Per site: why the flavor `flavor_id` of its region is not in stock there (`flavor_verdict`);
+    None where the region has no such flavor or it is in stock."""
+    def reason(snap: Snapshot, site: Site) -> str | None:
+        verdict = _verdict(snap, site, site.region, flavor_id)
+        return None if verdict is None or verdict is IN_STOCK else verdict[0]
+    return snapshot.site_column((NAME + ".reasons", flavor_id), reason, dtype=object)
+
+
 def _verdict(snapshot: Snapshot, site: Site, region: str, flavor_id: str) -> tuple[str, bool] | None:
     """`flavor_verdict`, memoized per snapshot."""
     memo = snapshot.memo(VERDICTS_MEMO)
@@ -92,9 +101,22 @@ class FlavorPredicate:
             )
         return Status("; ".join(reasons), unresolvable=not resolvable)
 
-    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> list[str]:
+    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> np.ndarray:
         """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail it
-        (so no acceptable flavor is in stock there)."""
+        (so no acceptable flavor is in stock there): a flavor's reason at a site does not depend on the
+        pod, it is kept per snapshot (`_reason_column`); where every acceptable flavor is offered, the
+        reason is theirs joined, a column at a time."""
+        parts = [_reason_column(snapshot, f)[positions] for f in request.flavors]
+        offered = np.logical_and.reduce([np.not_equal(part, None) for part in parts])
+        found = np.empty(len(positions), dtype=object)
+        joined = parts[0][offered]
+        for part in parts[1:]:
+            joined = joined + "; " + part[offered]
+        found[offered] = joined
+        found[~offered] = self._each_site(request, positions[~offered], snapshot)
+        return found
+
+    def _each_site(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> list[str]:
         memo = snapshot.memo(VERDICTS_MEMO)
         sites = snapshot.table.sites
         found = []
