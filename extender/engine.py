@@ -334,7 +334,13 @@ def _request_to_score(policy: Policy, pod: Pod) -> VMRequest | None:
 
 def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef],
                      frame: Frame | None = None) -> list[tuple[str, int]]:
-    """One (node, 0..10) per node asked, in order: each priority's scores normalized over the nodes
+    """One (node, 0..10) per node asked, in order (`node_scores` as pairs)."""
+    return list(zip([node.name for node in nodes], node_scores(policy, snapshot, pod, nodes, frame).tolist()))
+
+
+def node_scores(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef],
+                frame: Frame | None = None) -> np.ndarray:
+    """Each node's score 0..10, in the order asked: each priority's scores normalized over the nodes
     that pass the predicates (`normalize`), then weighted (`combine`). Non-VM pods and nodes that
     fail a predicate score 0 (kube-scheduler sends only nodes that passed, but a node may have filled
     up since, and a site that cannot take the VM must not set the scale for those that can).
@@ -343,11 +349,11 @@ def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequen
     the order `combine` adds: the answers are `reference_prioritize_nodes`'s, to the last bit."""
     request = _request_to_score(policy, pod)
     total = policy.total_weight
+    scores = np.zeros(len(nodes), dtype=np.int64)
     if request is None or total <= 0:
-        return [(node.name, 0) for node in nodes]
+        return scores
     verdicts = decide(policy, snapshot, request, nodes, reasons=False, frame=frame)
     feasible = np.flatnonzero(verdicts.ok)
-    scores = np.zeros(len(nodes), dtype=np.int64)
     if feasible.size:
         weighted = np.zeros(feasible.size)
         for priority, column in zip(policy.priorities, score_columns(policy, snapshot, request, verdicts, feasible)):
@@ -357,7 +363,7 @@ def prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequen
         # `to_wire_score(w / total)` on the array: np.rint rounds half to even, as round() does.
         wire = np.rint(weighted / total * MAX_EXTENDER_PRIORITY / MAX_PLUGIN_SCORE)
         scores[feasible] = np.clip(wire, 0, MAX_EXTENDER_PRIORITY)
-    return list(zip([node.name for node in nodes], scores.tolist()))
+    return scores
 
 
 def score_columns(policy: Policy, snapshot: Snapshot, request: VMRequest, verdicts: Verdicts,

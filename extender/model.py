@@ -135,9 +135,14 @@ class Inventory:
     volume_pools: tuple[VolumePool, ...] = ()
     volume_types: Mapping[str, VolumeType] = field(default_factory=_empty)
     regions: Mapping[str, Region] = field(default_factory=_empty)
+    _flavor_ids: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_flavor_ids", frozenset(flavor_id for _, flavor_id in self.flavors))
 
     def flavor_ids(self) -> frozenset[str]:
-        return frozenset(flavor_id for _, flavor_id in self.flavors)
+        """Every flavor id of any region (every request is checked against them)."""
+        return self._flavor_ids
 
     def flavor(self, region: str, flavor_id: str) -> Flavor | None:
         return self.flavors.get((region, flavor_id))

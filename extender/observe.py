@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import operator
 import time
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +21,9 @@ log = logging.getLogger("extender.decisions")
 
 VERBS = ("filter", "prioritize", "bind", "preempt")
 
-_score = operator.attrgetter("Score")
+DECIDED = {"filter": "filter_decision", "prioritize": "prioritize_decision"}
+"""Verbs observed through a service method that also answers what the log and metrics need: the
+engine's failure counts, the top node."""
 
 
 def _pod(args: Any) -> dict[str, Any]:
@@ -46,18 +47,19 @@ def _nodes_in(args: Any) -> int | None:
     return len(victims) if victims is not None else None
 
 
-def _describe(verb: str, result: Any, metrics: Metrics, decision: FilterDecision | None = None) -> dict[str, Any]:
+def _describe(verb: str, result: Any, metrics: Metrics, decision: Any = None) -> dict[str, Any]:
     """Fields of the log line for one answer; counts the nodes each rule failed (`decision.failures`)."""
     if verb == "filter":
         passed = result.NodeNames if result.NodeNames is not None else (
             result.Nodes.items or [] if result.Nodes is not None else [])
         metrics.nodes_passed.inc(len(passed))
-        for (rule, never), count in (decision.failures if decision is not None else {}).items():
+        failures: FilterDecision | None = decision
+        for (rule, never), count in (failures.failures if failures is not None else {}).items():
             metrics.nodes_failed.labels(rule, "true" if never else "false").inc(count)
         return {"nodes_out": len(passed), "failed": len(result.FailedNodes or {}),
                 "unresolvable": len(result.FailedAndUnresolvableNodes or {}), "error": result.Error or ""}
     if verb == "prioritize":
-        top = max(result, key=_score, default=None)
+        top = decision
         return {"nodes_out": len(result), "top_site": top.Host if top else None,
                 "top_score": top.Score if top else None}
     if verb == "preempt":
@@ -67,8 +69,8 @@ def _describe(verb: str, result: Any, metrics: Metrics, decision: FilterDecision
 
 
 def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics) -> Callable[..., Any]:
-    """`method` observed. For /filter `method` answers (result, engine decision); the wrapper answers
-    the result alone, as the verb it replaces."""
+    """`method` observed. For the `DECIDED` verbs `method` answers (result, decision); the wrapper
+    answers the result alone, as the verb it replaces."""
     @functools.wraps(method)
     def decide(args: Any, *rest: Any, **kwargs: Any) -> Any:
         started = time.perf_counter()
@@ -84,7 +86,7 @@ def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics) -> Callable[.
             log.error("decision failed", extra=fields)
             raise
         decision = None
-        if verb == "filter":
+        if verb in DECIDED:
             result, decision = result
         try:
             fields.update(_describe(verb, result, metrics, decision))
@@ -99,9 +101,8 @@ def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics) -> Callable[.
 
 
 def instrument(extender: Any, metrics: Metrics) -> None:
-    """Replace the verb methods of this one service instance by observed ones (/filter observed
-    through `filter_decision`, which also gives the engine's failure counts)."""
+    """Replace the verb methods of this one service instance by observed ones (`DECIDED`)."""
     for verb in VERBS:
-        method = getattr(extender, "filter_decision" if verb == "filter" else verb, None)
+        method = getattr(extender, DECIDED.get(verb, verb), None)
         if callable(method):
             setattr(extender, verb, _wrap(verb, method, metrics))

@@ -119,8 +119,10 @@ class Extender:
             if len(entries) + len(fresh) <= MAX_FRAME_MEMO:
                 entries.update((name, entry) for name, entry in fresh.items() if entry[0].known)
             found = [entries.get(name) or fresh[name] for name in names]
-        nodes = [entry[0] for entry in found]
-        return nodes, ([entry[1] for entry in found], np.array([entry[2] for entry in found], dtype=np.intp))
+        if not found:
+            return [], ([], np.zeros(0, dtype=np.intp))
+        nodes, candidates, positions = zip(*found)
+        return nodes, (candidates, np.array(positions, dtype=np.intp))  # type: ignore[return-value]
 
     def filter_decision(self, args: ExtenderArgs) -> tuple[ExtenderFilterResult, engine.FilterDecision]:
         """The answer to /filter, and the engine's decision it comes from (its failure counts)."""
@@ -139,10 +141,15 @@ class Extender:
         return result, decision
 
     def prioritize(self, args: ExtenderArgs) -> list[HostPriority]:
+        return self.prioritize_decision(args)[0]
+
+    def prioritize_decision(self, args: ExtenderArgs) -> tuple[list[HostPriority], HostPriority | None]:
+        """The answer to /prioritize, and its first best-scored node (None without nodes)."""
         policy, snapshot = self.view()
         nodes, frame = self._asked(args, snapshot)
-        scores = engine.prioritize_nodes(policy, snapshot, args.Pod, nodes, frame)
-        return [HostPriority(Host=name, Score=score) for name, score in scores]
+        scores = engine.node_scores(policy, snapshot, args.Pod, nodes, frame)
+        answer = list(map(HostPriority, [node.name for node in nodes], scores.tolist()))
+        return answer, (answer[int(scores.argmax())] if answer else None)
 
     def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:
         if self.binder is None:
