@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from extender.framework import Candidate, Snapshot, Status, no_args
-from extender.model import VMRequest
+from extender.model import Site, VMRequest
 
 NAME = "ExclusiveSite"
 ATTRIBUTE = "exclusive_domains"
@@ -36,15 +36,13 @@ class ExclusiveSite:
     name = NAME
 
     def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
-        site = candidate.site
-        domains = exclusive_domains(site.attributes)
-        if not domains or request.domain_id in domains:
-            return None
-        listed = ", ".join(sorted(domains))
-        if not request.domain_id:
-            return Status(REASON_NO_DOMAIN.format(site=site.id, domains=listed), unresolvable=True)
-        return Status(REASON_OTHER_DOMAIN.format(site=site.id, domains=listed, domain=request.domain_id),
-                      unresolvable=True)
+        reason = _reason(request, candidate.site)
+        return None if reason is None else Status(reason, unresolvable=True)
+
+    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> list[str]:
+        """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail it."""
+        sites = snapshot.table.sites
+        return [_reason(request, sites[position]) for position in positions.tolist()]  # type: ignore[misc]
 
     def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
         """The sites that pass (None: all): those whose exclusive domains, if any, hold the request's."""
@@ -54,6 +52,17 @@ class ExclusiveSite:
         refused = [value for value in column.values
                    if (domains := _parse(value)) and request.domain_id not in domains]
         return ~column.isin(refused) if refused else None
+
+
+def _reason(request: VMRequest, site: Site) -> str | None:
+    """Why the site refuses the request (None: it takes it)."""
+    domains = exclusive_domains(site.attributes)
+    if not domains or request.domain_id in domains:
+        return None
+    listed = ", ".join(sorted(domains))
+    if not request.domain_id:
+        return REASON_NO_DOMAIN.format(site=site.id, domains=listed)
+    return REASON_OTHER_DOMAIN.format(site=site.id, domains=listed, domain=request.domain_id)
 
 
 def new(args: Mapping[str, Any]) -> ExclusiveSite:
