@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -144,7 +145,8 @@ def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[N
     if request is None:
         return decision
     verdicts = decide(policy, snapshot, request, nodes, reasons=True, frame=frame)
-    names = np.array([node.name for node in nodes], dtype=object)
+    names = frame.names if frame is not None and frame.names is not None else \
+        np.array([node.name for node in nodes], dtype=object)
     decision.passed.extend(names[verdicts.ok].tolist())
     failing = np.flatnonzero(~verdicts.ok)
     if failing.size:
@@ -178,8 +180,13 @@ class Verdicts:
     """Objects: why the node fails, for the nodes that fail (asked with reasons)."""
 
 
-Frame = tuple[list[Candidate | None], np.ndarray]
-"""`Snapshot.frame` of a list of nodes: their candidates and site positions."""
+class Frame(NamedTuple):
+    """What a caller may know of a list of nodes already: `Snapshot.frame` of it, and their names."""
+
+    candidates: Sequence[Candidate | None]
+    positions: np.ndarray
+    names: np.ndarray | None = None
+    """Objects."""
 
 
 def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequence[NodeRef],
@@ -194,7 +201,7 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
     without it), and only that predicate explains it (`explain_sites` for the node's site, else `filter`).
     A predicate without `site_mask` is asked about every such node (`filter`); the other nodes
     (unknown, off-inventory, labelled unlike their site) go through `check`."""
-    resolved, positions = frame if frame is not None else snapshot.frame(nodes)
+    resolved, positions = frame[:2] if frame is not None else snapshot.frame(nodes)
     plain = positions >= 0
     ok = plain.copy()
     never = np.zeros(len(nodes), dtype=bool)

@@ -8,12 +8,11 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from extender import engine
 from extender.cluster import Binder, ClusterView, PlacementSource, StaticCluster
 from extender.errors import VMRequestError
-from extender.framework import Candidate, Snapshot
+from extender.frames import NodeFrames
+from extender.framework import Snapshot
 from extender.model import NodeRef, Placement, node_ref
 from extender.policy import Policy
 from extender.policy_store import PolicyStore
@@ -31,8 +30,6 @@ from extender.wire import (
     decode_node_heads,
 )
 
-MAX_FRAME_MEMO = 100_000
-"""Bound of `Extender._frame`'s memo (node names come from requests)."""
 ERR_NO_BINDER = "site-extender cannot bind: no cluster is configured (SITE_EXTENDER_KUBE=none)"
 
 
@@ -56,7 +53,7 @@ class Extender:
         such decisions never both take the last slot: every admission path must hold it."""
         self._lock = threading.Lock()
         self._snapshot: tuple[_SnapshotKey, Snapshot] | None = None
-        self._frames: tuple[Snapshot, int, dict[str, tuple[NodeRef, Candidate | None, int]]] | None = None
+        self._frames: NodeFrames | None = None
 
     def view(self) -> tuple[Policy, Snapshot]:
         """The current policy and the snapshot of its inventory and placements (rebuilt only on change)."""
@@ -104,25 +101,12 @@ class Extender:
 
     def _frame(self, names: Sequence[str], snapshot: Snapshot) -> tuple[list[NodeRef], engine.Frame]:
         """`cluster.resolve(names)` and `snapshot.frame` of it, from a memo by node name that lives as
-        long as the snapshot and the cluster's node refs: one look-up per name instead of three."""
+        long as the snapshot and the cluster's node refs (`NodeFrames`)."""
         generation = self.cluster.node_generation()
-        memo = self._frames
-        if memo is None or memo[0] is not snapshot or memo[1] != generation:
-            memo = self._frames = (snapshot, generation, {})
-        entries = memo[2]
-        try:
-            found = [entries[name] for name in names]
-        except KeyError:
-            missing = [name for name in dict.fromkeys(names) if name not in entries]
-            refs = self.cluster.resolve(missing)
-            fresh = {ref.name: (ref, c, -1 if c is None else c.position) for ref, c in zip(refs, snapshot.candidates(refs))}
-            if len(entries) + len(fresh) <= MAX_FRAME_MEMO:
-                entries.update((name, entry) for name, entry in fresh.items() if entry[0].known)
-            found = [entries.get(name) or fresh[name] for name in names]
-        if not found:
-            return [], ([], np.zeros(0, dtype=np.intp))
-        nodes, candidates, positions = zip(*found)
-        return nodes, (candidates, np.array(positions, dtype=np.intp))  # type: ignore[return-value]
+        frames = self._frames
+        if frames is None or frames.snapshot is not snapshot or frames.generation != generation or frames.full():
+            frames = self._frames = NodeFrames(snapshot, generation)
+        return frames.frame(self.cluster, names)
 
     def filter_decision(self, args: ExtenderArgs) -> tuple[ExtenderFilterResult, engine.FilterDecision]:
         """The answer to /filter, and the engine's decision it comes from (its failure counts)."""
@@ -148,7 +132,8 @@ class Extender:
         policy, snapshot = self.view()
         nodes, frame = self._asked(args, snapshot)
         scores = engine.node_scores(policy, snapshot, args.Pod, nodes, frame)
-        answer = list(map(HostPriority, [node.name for node in nodes], scores.tolist()))
+        names = frame.names.tolist() if frame is not None else [node.name for node in nodes]
+        answer = list(map(HostPriority, names, scores.tolist()))
         return answer, (answer[int(scores.argmax())] if answer else None)
 
     def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:

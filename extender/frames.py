@@ -1,0 +1,74 @@
+"""Cache mode's node names, resolved once per snapshot and node generation.
+
+kube-scheduler sends thousands of node names per call, the same names call after call. Resolving
+each one (`ClusterView.resolve`, then `Snapshot.frame`) costs a few Python steps per name; kept as
+columns here, a call costs one C-level look-up per name (`np.fromiter(map(slot.__getitem__, ...))`)
+and a few gathers.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from extender.cluster import ClusterView
+from extender.engine import Frame
+from extender.framework import Snapshot
+from extender.model import NodeRef
+
+MAX_NAMES = 100_000
+"""Names kept per memo (they come from requests): past it, the memo starts over."""
+
+
+class NodeFrames:
+    """Each node name asked about, resolved in one snapshot with one generation of the cluster's
+    node refs: its ref, its candidate and its site position, as columns by slot."""
+
+    def __init__(self, snapshot: Snapshot, generation: int) -> None:
+        self.snapshot = snapshot
+        self.generation = generation
+        self._slot: dict[str, int] = {}
+        self._rows: list[tuple[str, NodeRef, object, int]] = []
+        self._columns: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._lock = threading.Lock()
+
+    def frame(self, cluster: ClusterView, names: Sequence[str]) -> tuple[list[NodeRef], Frame]:
+        """The refs of `names` and their `Frame` (names resolved on first sight)."""
+        try:
+            slots = np.fromiter(map(self._slot.__getitem__, names), dtype=np.intp, count=len(names))
+        except KeyError:
+            self._add(cluster, [name for name in dict.fromkeys(names) if name not in self._slot])
+            slots = np.fromiter(map(self._slot.__getitem__, names), dtype=np.intp, count=len(names))
+        refs, candidates, positions, name_objects = self._columns_for(slots)
+        return refs[slots].tolist(), Frame(candidates[slots].tolist(), positions[slots], name_objects[slots])
+
+    def full(self) -> bool:
+        return len(self._slot) >= MAX_NAMES
+
+    def _add(self, cluster: ClusterView, names: list[str]) -> None:
+        refs = cluster.resolve(names)
+        found = self.snapshot.candidates(refs)
+        with self._lock:
+            for name, ref, candidate in zip(names, refs, found):
+                if name not in self._slot:
+                    self._slot[name] = len(self._rows)
+                    self._rows.append((name, ref, candidate, -1 if candidate is None else candidate.position))
+            self._columns = None
+
+    def _columns_for(self, slots: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        columns = self._columns
+        if columns is None or (slots.size and slots.max() >= len(columns[0])):
+            with self._lock:
+                rows = list(self._rows)
+            names, refs, candidates, positions = (list(column) for column in zip(*rows)) if rows else ([], [], [], [])
+            columns = self._columns = (_objects(refs), _objects(candidates),
+                                       np.array(positions, dtype=np.intp), _objects(names))
+        return columns
+
+
+def _objects(values: list) -> np.ndarray:
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
