@@ -197,6 +197,8 @@ class InventoryIndex:
     """Site ids by the EIP pool they draw from: (region, eip_type_name)."""
     table: SiteTable = field(default_factory=SiteTable, compare=False)
     """The sites as columns, for the fast path (derived from the same inventory as the rest: not compared)."""
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
+    """What plugins work out from the inventory alone (`Snapshot.inventory_derived`)."""
 
     def capacity(self, site_id: str, resource_type: str) -> HostCapacity:
         site = self.sites.get(site_id)

@@ -139,14 +139,13 @@ def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[N
                  frame: Frame | None = None) -> FilterDecision:
     """Decide for every node whether the pod's VM can go there: what `reference_filter_nodes`
     answers, in the same order, worked out by `decide` (site columns, then a reason for each node
-    that fails). `frame`: `snapshot.frame(nodes)` when the caller has it already."""
+    that fails). `frame`: what the caller knows of the nodes already."""
     decision = FilterDecision()
     request = _vm_request_or_decide(policy, pod, nodes, decision)
     if request is None:
         return decision
     verdicts = decide(policy, snapshot, request, nodes, reasons=True, frame=frame)
-    names = frame.names if frame is not None and frame.names is not None else \
-        np.array([node.name for node in nodes], dtype=object)
+    names = frame.names if frame is not None else np.array([node.name for node in nodes], dtype=object)
     decision.passed.extend(names[verdicts.ok].tolist())
     failing = np.flatnonzero(~verdicts.ok)
     if failing.size:
@@ -166,9 +165,9 @@ def filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[N
 class Verdicts:
     """`decide`'s answer for a list of nodes, one entry per node."""
 
-    candidates: list[Candidate | None]
+    candidates: LazyCandidates
     positions: np.ndarray
-    """`Candidate.position` (-1: the node is decided on its own)."""
+    """`SiteTable.node_position` (-1: the node is decided on its own)."""
     ok: np.ndarray
     """True when the node passes every predicate."""
     never: np.ndarray
@@ -181,19 +180,36 @@ class Verdicts:
 
 
 class Frame(NamedTuple):
-    """What a caller may know of a list of nodes already: `Snapshot.frame` of it, and their names."""
+    """What a caller may know of a list of nodes already."""
 
-    candidates: Sequence[Candidate | None]
     positions: np.ndarray
-    names: np.ndarray | None = None
-    """Objects."""
+    """`Snapshot.positions` of the nodes."""
+    names: np.ndarray
+    """Their names (objects)."""
+
+
+class LazyCandidates:
+    """`snapshot.candidates(nodes)`, worked out on first use: the site columns decide most nodes
+    without a `Candidate`; one is needed only for a node decided on its own or a plugin without columns."""
+
+    def __init__(self, snapshot: Snapshot, nodes: Sequence[NodeRef]) -> None:
+        self._snapshot, self._nodes = snapshot, nodes
+        self._found: list[Candidate | None] | None = None
+
+    def __getitem__(self, index: int) -> Candidate | None:
+        if self._found is None:
+            self._found = self._snapshot.candidates(self._nodes)
+        return self._found[index]
+
+    def __len__(self) -> int:
+        return len(self._nodes)
 
 
 def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequence[NodeRef],
            reasons: bool, frame: Frame | None = None) -> Verdicts:
     """What `check` answers for every node, found the fast way.
 
-    A node that agrees with its site (`Candidate.position` >= 0) is decided by its site's entry in
+    A node that agrees with its site (`SiteTable.node_position` >= 0) is decided by its site's entry in
     each predicate's `site_mask(request, snapshot)` (a mask over the `SiteTable`; None: every site
     passes), a vector operation per predicate for all nodes at once. For the nodes that fail, the
     predicate whose answer `check` would give is found on the same columns (its first unresolvable
@@ -201,7 +217,8 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
     without it), and only that predicate explains it (`explain_sites` for the node's site, else `filter`).
     A predicate without `site_mask` is asked about every such node (`filter`); the other nodes
     (unknown, off-inventory, labelled unlike their site) go through `check`."""
-    resolved, positions = frame[:2] if frame is not None else snapshot.frame(nodes)
+    positions = frame.positions if frame is not None else snapshot.positions(nodes)
+    resolved = LazyCandidates(snapshot, nodes)
     plain = positions >= 0
     ok = plain.copy()
     never = np.zeros(len(nodes), dtype=bool)
@@ -225,7 +242,7 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
 
 
 def _plain_verdicts(predicate: FilterPlugin, request: VMRequest, snapshot: Snapshot,
-                    resolved: Sequence[Candidate | None], positions: np.ndarray,
+                    resolved: LazyCandidates, positions: np.ndarray,
                     plain: np.ndarray) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Per node decided by its site: (fails `predicate`, that failure is resolvable; None: none is);
     None when no node fails it."""
@@ -245,7 +262,7 @@ def _plain_verdicts(predicate: FilterPlugin, request: VMRequest, snapshot: Snaps
     return fail, resolvable
 
 
-def _explain(policy: Policy, snapshot: Snapshot, request: VMRequest, resolved: Sequence[Candidate | None],
+def _explain(policy: Policy, snapshot: Snapshot, request: VMRequest, resolved: LazyCandidates,
              positions: np.ndarray, failing: np.ndarray, found: Sequence[tuple[np.ndarray, np.ndarray | None] | None],
              never: np.ndarray, deciders: np.ndarray, why: np.ndarray) -> None:
     """Fill `never`, `deciders` and `why` for the `failing` nodes: the answer of the predicate `check` would stop

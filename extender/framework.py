@@ -98,12 +98,10 @@ class Snapshot:
     """What the placements take per (site id, resource type)."""
     fullness: Mapping[str, float] = field(default_factory=dict)
     """Per site, 0..1: mean used share of vCPU and RAM over all its hosts, placements included."""
-    _stocks: dict[tuple[str, str, str], FlavorStock] = field(default_factory=dict, repr=False, compare=False)
-    """Memo of `flavor_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
-    _in_stock: dict[str, frozenset[str]] = field(default_factory=dict, repr=False, compare=False)
-    """Memo of `sites_with_stock` (it does not depend on the pod): filled on first use, once per snapshot."""
-    _memos: dict[str, dict] = field(default_factory=dict, repr=False, compare=False)
-    """Plugins' memos of what does not depend on the pod (`memo`)."""
+    _stocks: dict[str, dict[tuple[str, str], FlavorStock]] = field(default_factory=dict, repr=False, compare=False)
+    """Memo of `flavor_stock` (it does not depend on the pod), by site id, then (region, flavor id)."""
+    _memos: dict[str, dict[str, dict]] = field(default_factory=dict, repr=False, compare=False)
+    """Plugins' memos of what does not depend on the pod (`site_memo`), by name, then site id."""
     _keyed: Mapping[str, Placement] | None = field(default=None, repr=False, compare=False)
     """The placements by key (None when two share a key: the next snapshot then sums from scratch)."""
     _columns: dict[Hashable, tuple[Callable[[Snapshot, Site], object], np.ndarray]] = field(
@@ -176,9 +174,16 @@ class Snapshot:
         return snapshot
 
     def _carry_over(self, previous: Snapshot, changed: frozenset[str]) -> None:
-        """Keep the memos of `previous` (same inventory) for every site not in `changed`. The dicts are
-        copied first: other threads may be filling them."""
-        self._stocks.update((k, v) for k, v in dict(previous._stocks).items() if k[0] not in changed)
+        """Keep the memos of `previous` (same inventory) for every site not in `changed`: the per-site
+        memos by a copy of their outer dict, the columns by a copy patched at the changed sites. (The
+        dicts are copied first: other threads may be filling them.)"""
+        self._stocks.update(previous._stocks)
+        for site_id in changed:
+            self._stocks.pop(site_id, None)
+        for name, memo in dict(previous._memos).items():
+            kept = self._memos[name] = dict(memo)
+            for site_id in changed:
+                kept.pop(site_id, None)
         position, sites = self.table.position, self.inventory.sites
         patch = [(position[site_id], sites[site_id]) for site_id in changed if site_id in position]
         for key, (value_of, column) in dict(previous._columns).items():
@@ -187,29 +192,20 @@ class Snapshot:
                 column[where] = value_of(self, site)
             column.flags.writeable = False
             self._columns[key] = (value_of, column)
-        self._candidates.update((k, c) for k, c in dict(previous._candidates).items() if c.site.id not in changed)
-        for name, memo in dict(previous._memos).items():
-            self._memos[name] = {k: v for k, v in dict(memo).items() if k[0] not in changed}
-        sites = self.inventory.sites
-        for flavor_id, stocked in dict(previous._in_stock).items():
-            again = frozenset(
-                site_id for site_id in changed
-                if (site := sites.get(site_id)) is not None
-                and (flavor := self.inventory.flavors.get((site.region, flavor_id))) is not None
-                and self.flavor_stock(site, flavor).left >= 1
-            )
-            self._in_stock[flavor_id] = (stocked - changed) | again
 
     def usage(self, site_id: str) -> SiteUsage:
         return self.by_site.get(site_id, EMPTY_USAGE)
 
     def flavor_stock(self, site: Site, flavor: Flavor) -> FlavorStock:
         """How many VMs of `flavor` the site can still take."""
-        key = (site.id, flavor.region, flavor.id)
-        stock = self._stocks.get(key)
+        memo = self._stocks.get(site.id)
+        if memo is None:
+            memo = self._stocks.setdefault(site.id, {})
+        key = (flavor.region, flavor.id)
+        stock = memo.get(key)
         if stock is None:
             rtype = flavor.resource_type
-            stock = self._stocks[key] = flavor_stock(
+            stock = memo[key] = flavor_stock(
                 self.index.capacity(site.id, rtype),
                 self.placed.get((site.id, rtype), NOTHING_PLACED),
                 flavor,
@@ -246,9 +242,19 @@ class Snapshot:
                 found = self._derived.setdefault(key, found)
         return found  # type: ignore[return-value]
 
+    def inventory_derived(self, key: Hashable, build: Callable[[], T]) -> T:
+        """What `build` gives, once per inventory (for what depends on the inventory alone: it outlives
+        placement changes). Keys must come from a bounded set."""
+        memo = self.index.memo
+        found = memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = build()
+            if len(memo) < MAX_DERIVED:
+                found = memo.setdefault(key, found)
+        return found  # type: ignore[return-value]
+
     def stock_mask(self, flavor_id: str) -> np.ndarray:
-        """Per site: the flavor `flavor_id` of the site's own region has stock left there
-        (`sites_with_stock` as a mask)."""
+        """Per site: the flavor `flavor_id` of the site's own region has stock left there."""
         flavor_of = self.inventory.flavors.get
 
         def in_stock(snapshot: Snapshot, site: Site) -> bool:
@@ -277,12 +283,11 @@ class Snapshot:
             return {name: (np.array(p, dtype=np.intp), np.array(c, dtype=np.int64)) for name, (p, c) in found.items()}
         return self.derived("groups", build).get(group, _NO_SITES)
 
-    def frame(self, nodes: Sequence[NodeRef]) -> tuple[list[Candidate | None], np.ndarray]:
-        """`candidates` of the nodes, and each one's `Candidate.position` (-1 for a node without a
-        candidate or unknown to the node cache): where the fast path looks the node's site up."""
-        resolved = self.candidates(nodes)
-        positions = [-1 if c is None else c.position for c in resolved]
-        return resolved, np.array(positions, dtype=np.intp)
+    def positions(self, nodes: Sequence[NodeRef]) -> np.ndarray:
+        """`SiteTable.node_position` of each node: where the fast path looks its site up (-1: the
+        node is decided on its own)."""
+        position = self.table.node_position
+        return np.fromiter(map(position, nodes), dtype=np.intp, count=len(nodes))
 
     def candidates(self, nodes: Sequence[NodeRef]) -> list[Candidate | None]:
         """`candidate` of each node, in order."""
@@ -294,26 +299,16 @@ class Snapshot:
             append(candidate if candidate is not None and candidate.node is node else self.candidate(node))
         return found
 
-    def memo(self, name: str) -> dict:
-        """A dict that lives as long as this snapshot, for a plugin to keep what it works out from the
-        snapshot alone (never anything that depends on the pod). Keys are tuples that start with the
-        site id: the next snapshot keeps the entries of the sites whose placements did not change."""
-        found = self._memos.get(name)
+    def site_memo(self, name: str, site_id: str) -> dict:
+        """A dict that lives as long as this snapshot, for a plugin to keep what it works out from one
+        site's data alone (never anything that depends on the pod). The next snapshot keeps it for
+        the sites whose placements did not change."""
+        memos = self._memos.get(name)
+        if memos is None:
+            memos = self._memos.setdefault(name, {})
+        found = memos.get(site_id)
         if found is None:
-            found = self._memos.setdefault(name, {})
-        return found
-
-    def sites_with_stock(self, flavor_id: str) -> frozenset[str]:
-        """Ids of the sites where the flavor `flavor_id` of the site's own region has stock left
-        (`flavor_stock(...).left >= 1`)."""
-        found = self._in_stock.get(flavor_id)
-        if found is None:
-            flavor_of = self.inventory.flavors.get
-            found = self._in_stock[flavor_id] = frozenset(
-                site.id for site in self.inventory.sites.values()
-                if (flavor := flavor_of((site.region, flavor_id))) is not None
-                and self.flavor_stock(site, flavor).left >= 1
-            )
+            found = memos.setdefault(site_id, {})
         return found
 
     def candidate(self, node: NodeRef) -> Candidate | None:
@@ -328,7 +323,7 @@ class Snapshot:
         if len(memo) >= MAX_MEMO_CANDIDATES:
             memo.clear()
         found = memo[node.name] = Candidate(node=node, site=site, usage=self.usage(site.id),
-                                            position=self.table.position.get(site.id, -1))
+                                            position=self.table.node_position(node))
         return found
 
     def first_in_stock(self, flavors: Sequence[str], site: Site, region: str) -> tuple[int, Flavor] | None:
@@ -398,17 +393,14 @@ class Candidate:
     site: Site
     usage: SiteUsage
     position: int = -1
-    """The site's position in the snapshot's `SiteTable` when the node is known and agrees with its
-    site on region and zone: then the site's columns decide for the node. Else -1: the node is
-    decided on its own, plugin call by plugin call."""
+    """`SiteTable.node_position` of the node: where the site's columns decide for it, -1 when the
+    node is decided on its own, plugin call by plugin call."""
     region: str = field(init=False)
     zone: str = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "region", self.node.region or self.site.region)
         object.__setattr__(self, "zone", self.node.zone or self.site.az)
-        if not (self.node.known and self.region == self.site.region and self.zone == self.site.az):
-            object.__setattr__(self, "position", -1)
 
     @property
     def name(self) -> str:

@@ -100,12 +100,12 @@ class Extender:
         return self._frame(args.NodeNames or [], snapshot)
 
     def _frame(self, names: Sequence[str], snapshot: Snapshot) -> tuple[list[NodeRef], engine.Frame]:
-        """`cluster.resolve(names)` and `snapshot.frame` of it, from a memo by node name that lives as
-        long as the snapshot and the cluster's node refs (`NodeFrames`)."""
+        """`cluster.resolve(names)` and the nodes' site positions, from a memo by node name that lives
+        as long as the inventory and the cluster's node refs (`NodeFrames`)."""
         generation = self.cluster.node_generation()
         frames = self._frames
-        if frames is None or frames.snapshot is not snapshot or frames.generation != generation or frames.full():
-            frames = self._frames = NodeFrames(snapshot, generation)
+        if frames is None or frames.table is not snapshot.table or frames.generation != generation or frames.full():
+            frames = self._frames = NodeFrames(snapshot.table, generation)
         return frames.frame(self.cluster, names)
 
     def filter_decision(self, args: ExtenderArgs) -> tuple[ExtenderFilterResult, engine.FilterDecision]:

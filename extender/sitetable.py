@@ -17,7 +17,7 @@ from types import MappingProxyType
 
 import numpy as np
 
-from extender.model import Inventory, Site
+from extender.model import Inventory, NodeRef, Site
 
 GEO_FIELDS = ("country", "area", "province", "city")
 
@@ -87,6 +87,18 @@ class SiteTable:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def node_position(self, node: NodeRef) -> int:
+        """The position of the node's site when the node is known and agrees with its site on region
+        and zone (labels it lacks are the site's): then the site's columns decide for the node. -1
+        for any other node (it is decided on its own)."""
+        where = self.position.get(node.site_id)
+        if where is None or not node.known:
+            return -1
+        site = self.sites[where]
+        if (node.region or site.region) != site.region or (node.zone or site.az) != site.az:
+            return -1
+        return where
 
 
 

@@ -26,7 +26,7 @@ REASON_NO_STOCK = "Flavor: {flavor} has {left} left at {site} (stock {stock}, pl
 
 
 VERDICTS_MEMO = NAME + ".verdicts"
-"""`Snapshot.memo` of `flavor_verdict` by (site id, region, flavor id)."""
+"""`Snapshot.site_memo` of `flavor_verdict` by (region, flavor id)."""
 IN_STOCK = ("", False)
 _UNKNOWN = object()
 
@@ -67,8 +67,8 @@ def _reason_column(snapshot: Snapshot, flavor_id: str) -> np.ndarray:
 
 def _verdict(snapshot: Snapshot, site: Site, region: str, flavor_id: str) -> tuple[str, bool] | None:
     """`flavor_verdict`, memoized per snapshot."""
-    memo = snapshot.memo(VERDICTS_MEMO)
-    key = (site.id, region, flavor_id)
+    memo = snapshot.site_memo(VERDICTS_MEMO, site.id)
+    key = (region, flavor_id)
     verdict = memo.get(key, _UNKNOWN)
     if verdict is _UNKNOWN:
         verdict = memo[key] = flavor_verdict(snapshot, site, region, flavor_id)
@@ -80,11 +80,11 @@ class FlavorPredicate:
 
     def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
         site, region = candidate.site, candidate.region
-        memo = snapshot.memo(VERDICTS_MEMO)
+        memo = snapshot.site_memo(VERDICTS_MEMO, site.id)
         reasons = []
         resolvable = False
         for flavor_id in request.flavors:
-            key = (site.id, region, flavor_id)
+            key = (region, flavor_id)
             verdict = memo.get(key, _UNKNOWN)
             if verdict is _UNKNOWN:
                 verdict = memo[key] = flavor_verdict(snapshot, site, region, flavor_id)
@@ -117,7 +117,6 @@ class FlavorPredicate:
         return found
 
     def _each_site(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> list[str]:
-        memo = snapshot.memo(VERDICTS_MEMO)
         sites = snapshot.table.sites
         found = []
         for position in positions.tolist():
@@ -125,9 +124,7 @@ class FlavorPredicate:
             region = site.region
             reasons = []
             for flavor_id in request.flavors:
-                verdict = memo.get((site.id, region, flavor_id), _UNKNOWN)
-                if verdict is _UNKNOWN:
-                    verdict = _verdict(snapshot, site, region, flavor_id)
+                verdict = _verdict(snapshot, site, region, flavor_id)
                 if verdict is not None:
                     reasons.append(verdict[0])
             found.append("; ".join(reasons) if reasons else

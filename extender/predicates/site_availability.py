@@ -34,7 +34,7 @@ class SiteAvailability:
         if wanted and (parts := reason_parts(REASON_NOT_REQUESTED, wanted=wanted)) is not None:
             other = ids != wanted
             found[other] = parts[0] + ids[other] + parts[1]
-        unavailable = snapshot.derived((NAME, "reasons"), lambda: _objects(
+        unavailable = snapshot.inventory_derived((NAME, "reasons"), lambda: _objects(
             [None if site.available else _unavailable(site) for site in table.sites]))
         found[~other] = unavailable[positions[~other]]
         for k in np.flatnonzero(np.equal(found, None)).tolist():  # a site id holds the marker

@@ -38,6 +38,8 @@ REASON_SHORT = (
 
 
 _UNKNOWN = object()
+MAX_ZONE_STOCKS = 200_000
+"""Bound of the per-inventory memo of `zone_stock` (one entry per zone, type and GB placed seen)."""
 
 
 class Volume:
@@ -132,12 +134,21 @@ def _asked(request: VMRequest, snapshot: Snapshot) -> list[tuple[str, int, dict]
 
 
 def zone_stock(snapshot: Snapshot, volume_type: str, zone: tuple[str, str]) -> ZoneStock | None:
-    """The stock of `volume_type` in `zone` (None: no pool of the type there), worked out once per
-    snapshot for a zone asked about."""
+    """The stock of `volume_type` in `zone` (None: no pool of the type there). It depends on the
+    inventory and the GB placed in the zone alone: kept per inventory by (type, zone, GB placed), it
+    outlives placement changes elsewhere (and per snapshot in front of that)."""
     memo = snapshot.derived((NAME, "zones", volume_type), dict)
     found = memo.get(zone, _UNKNOWN)
     if found is _UNKNOWN:
-        found = memo[zone] = _zone_stock(snapshot, volume_type, zone)
+        placed = snapshot.storage_by_zone.get((zone[0], zone[1], volume_type), 0)
+        stocks = snapshot.inventory_derived((NAME, "stocks"), dict)
+        key = (volume_type, zone, placed)
+        found = stocks.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = _zone_stock(snapshot, volume_type, zone)
+            if len(stocks) < MAX_ZONE_STOCKS:
+                stocks[key] = found
+        memo[zone] = found
     return found  # type: ignore[return-value]
 
 
@@ -204,21 +215,33 @@ def volume_left(snapshot: Snapshot, volume_type: str) -> np.ndarray:
     """Per site: the GB of `volume_type` its zone can still provision (`VolumeStock.left_gb`), -inf
     where the zone has no pool of the type."""
     def build() -> np.ndarray:
-        placed = snapshot.storage_by_zone
-        left = {(region, zone): capacity.capacity_gb - placed.get((region, zone, vtype), 0)
-                for (region, zone, vtype), capacity in snapshot.index.volumes.items() if vtype == volume_type}
-        return snapshot.table.zone.spread(left, -np.inf)
+        capacity = _zone_capacity(snapshot, volume_type)
+        left = capacity.copy()
+        codes = snapshot.table.zone.values
+        for (region, zone, vtype), placed in snapshot.storage_by_zone.items():
+            if vtype == volume_type and (code := codes.get((region, zone))) is not None:
+                left[code] = capacity[code] - placed  # -inf stays -inf: no pool
+        return left[snapshot.table.zone.codes]
     return snapshot.derived(("volume-left", volume_type), build)
 
 
 def volume_capacity(snapshot: Snapshot, volume_type: str) -> np.ndarray:
     """Per site: the GB of `volume_type` its zone's pools can provision with nothing placed
     (`VolumeCapacity.capacity_gb`), -inf where the zone has no pool of the type."""
+    return snapshot.inventory_derived(("volume-capacity", volume_type),
+                                      lambda: _zone_capacity(snapshot, volume_type)[snapshot.table.zone.codes])
+
+
+def _zone_capacity(snapshot: Snapshot, volume_type: str) -> np.ndarray:
+    """Per zone code of the `SiteTable`: `VolumeCapacity.capacity_gb` of `volume_type`, -inf without a pool."""
     def build() -> np.ndarray:
-        ceilings = {(region, zone): capacity.capacity_gb
-                    for (region, zone, vtype), capacity in snapshot.index.volumes.items() if vtype == volume_type}
-        return snapshot.table.zone.spread(ceilings, -np.inf)
-    return snapshot.derived(("volume-capacity", volume_type), build)
+        codes = snapshot.table.zone.values
+        capacity = np.full(len(codes), -np.inf)
+        for (region, zone, vtype), found in snapshot.index.volumes.items():
+            if vtype == volume_type and (code := codes.get((region, zone))) is not None:
+                capacity[code] = found.capacity_gb
+        return capacity
+    return snapshot.inventory_derived(("zone-capacity", volume_type), build)
 
 
 def new(args: Mapping[str, Any]) -> Volume:

@@ -29,7 +29,7 @@ NAME = "SiteResourcesLeastAllocated"
 RESOURCES = ("cpu", "memory", "storage", "eip")
 DEFAULT_WEIGHTS: Mapping[str, float] = {"memory": 10, "cpu": 10, "storage": 5, "eip": 1}
 SHARES_MEMO = NAME + ".shares"
-"""`Snapshot.memo` of `compute_shares` by (site id, flavor region, flavor id)."""
+"""`Snapshot.site_column` key of `compute_shares` per flavor."""
 
 
 class SiteResourcesLeastAllocated:
