@@ -14,12 +14,16 @@ from bench.cluster import REPO, Cluster, generate
 from bench.measure import Budget, Client, check_filter, check_prioritize, drive, floor
 from bench.report import Memory, Row, render
 from bench.server import Server, serve
+from bench.bind_loop import VERBS as BIND_VERBS
+from bench.bind_loop import drive_binds
 from bench.fake_cluster import fake_cluster
+from tests.fake_apiserver import FakeApiServer
 
 DEFAULT_SIZES = (100, 1000, 5000)
-MODES = ("cache", "full", "watch")
+MODES = ("cache", "full", "watch", "bind")
 """watch: cache-mode bodies to an extender that watches a (fake) API server serving the generated
-nodes and VM pods bound to them: the deployed setup, placements included."""
+nodes and VM pods bound to them: the deployed setup, placements included. bind: the same, with the
+scheduler's whole loop per pod (`bench.bind_loop`): placements change between every two pods."""
 VERBS = ("filter", "prioritize")
 
 
@@ -38,7 +42,7 @@ def run_size(sites: int, workdir: Path, budget: Budget, modes: Sequence[str], po
     env = {"SITE_EXTENDER_POLICY": str(REPO / "policy"), "SITE_EXTENDER_INVENTORY": str(cluster.inventory_dir)}
     rows: list[Row] = []
     memory: list[Memory] = []
-    static = [m for m in modes if m != "watch"]
+    static = [m for m in modes if m in ("cache", "full")]
     if static:
         with serve(workdir, {**env, "SITE_EXTENDER_KUBE": "none"}) as server:
             rows += measure(server, cluster, sites, static, budget, log)
@@ -51,7 +55,33 @@ def run_size(sites: int, workdir: Path, budget: Budget, modes: Sequence[str], po
                 rows += measure(server, cluster, sites, ["watch"], budget, log)
                 memory.append(Memory(sites, f"node cache: {held.get('nodes', 0):,} nodes, {held.get('pods', 0):,} pods",
                                      *server_memory(server)))
+    if "bind" in modes:
+        with fake_cluster(cluster, placed_per_site) as api:
+            kube_env = {**env, "SITE_EXTENDER_KUBE": "kubeconfig", "SITE_EXTENDER_KUBECONFIG": str(api.kubeconfig(workdir))}
+            with serve(workdir, kube_env, timeout=300) as server:
+                rows += measure_binds(server, api, cluster, sites, budget, log)
+                memory.append(Memory(sites, "node cache, after the bind loop", *server_memory(server)))
     return rows, memory
+
+
+def measure_binds(server: Server, api: FakeApiServer, cluster: Cluster, sites: int, budget: Budget,
+                  log: Callable[[str], None]) -> list[Row]:
+    client = Client(server.host, server.port)
+    try:
+        timings, bodies, refused = drive_binds(client, api, cluster, budget)
+    finally:
+        client.close()
+    rows = []
+    for verb in BIND_VERBS:
+        sample = bodies[verb]
+        if not sample:
+            continue
+        row = Row(sites, "bind", verb, sum(map(len, sample)) // len(sample), timings[verb],
+                  floor(sample.__getitem__, len(sample), budget))
+        rows.append(row)
+        log(f"{sites:>6} bind  /{verb:<10} p50 {row.extender.p50 * 1000:8.2f} ms"
+            f"  p99 {row.extender.p99 * 1000:8.2f} ms  ({row.extender.calls} calls, {refused} binds refused)")
+    return rows
 
 
 def server_memory(server: Server) -> tuple[int, int, int]:

@@ -44,6 +44,8 @@ _NO_SITES = (np.zeros(0, dtype=np.intp), np.zeros(0, dtype=np.int64))
 
 MAX_PLUGIN_SCORE = 100
 MAX_MEMO_CANDIDATES = 100_000
+GROUPS = "groups"
+"""`Snapshot.derived` key of the sites per group (carried over to the next snapshot)."""
 MAX_DERIVED = 256
 """Bound of `Snapshot.derived`'s memo: some keys come from requests (a volume type, a selector)."""
 """Bound of `Snapshot.candidate`'s memo: node names come from requests, the memo must not grow with them."""
@@ -133,25 +135,23 @@ class Snapshot:
             for site_id in changed:
                 by_site.pop(site_id, None)
             by_site.update(summarize([p for p in placements if p.site_id in changed]))
-            placed = {k: v for k, v in previous.placed.items() if k[0] not in changed}
+            placed = dict(previous.placed)
+            for site_id in changed:
+                for rtype in index.sites[site_id].capacity if site_id in index.sites else ():
+                    placed.pop((site_id, rtype), None)
             summed = [(site_id, by_site[site_id]) for site_id in changed if site_id in by_site]
+            eips, storage = dict(previous.eips_by_pool), dict(previous.storage_by_zone)
+            for site_id in changed:
+                _shared_usage(eips, storage, inventory.sites.get(site_id), previous.by_site.get(site_id), -1)
+                _shared_usage(eips, storage, inventory.sites.get(site_id), by_site.get(site_id), 1)
         else:
             previous = None
             by_site = summarize(placements)
             placed = {}
             summed = list(by_site.items())
-        eips: dict[tuple[str, str], int] = {}
-        storage: dict[tuple[str, str, str], int] = {}
-        for site_id, usage in by_site.items():
-            site = inventory.sites.get(site_id)
-            if site is None:
-                continue
-            if usage.eips:
-                key = (site.region, site.eip_type_name)
-                eips[key] = eips.get(key, 0) + usage.eips
-            for volume_type, size in usage.storage.items():
-                zkey = (site.region, site.az, volume_type)
-                storage[zkey] = storage.get(zkey, 0) + size
+            eips, storage = {}, {}
+            for site_id, usage in by_site.items():
+                _shared_usage(eips, storage, inventory.sites.get(site_id), usage, 1)
         for site_id, usage in summed:
             site = inventory.sites.get(site_id)
             if site is not None:
@@ -185,6 +185,19 @@ class Snapshot:
             for site_id in changed:
                 kept.pop(site_id, None)
         position, sites = self.table.position, self.inventory.sites
+        groups = previous._derived.get(GROUPS)
+        if groups is not None:
+            groups = dict(groups)  # type: ignore[call-overload]
+            copied: set[str] = set()
+            for site_id in changed:
+                where = position.get(site_id)
+                for usage, sign in ((previous.by_site.get(site_id), -1), (self.by_site.get(site_id), 1)):
+                    for name in (usage.groups if usage is not None and where is not None else ()):
+                        if name not in copied:
+                            groups[name] = dict(groups.get(name, {}))
+                            copied.add(name)
+                    _count_groups(groups, where, usage, sign)
+            self._derived[GROUPS] = groups
         patch = [(position[site_id], sites[site_id]) for site_id in changed if site_id in position]
         for key, (value_of, column) in dict(previous._columns).items():
             column = column.copy()
@@ -269,19 +282,20 @@ class Snapshot:
 
     def group_sites(self, group: str) -> tuple[np.ndarray, np.ndarray]:
         """(positions, VM counts) of the sites that hold VMs of `group`."""
-        def build() -> dict[str, tuple[np.ndarray, np.ndarray]]:
-            position = self.table.position
-            found: dict[str, tuple[list[int], list[int]]] = {}
+        members = self._groups().get(group)
+        if not members:
+            return _NO_SITES
+        return (np.fromiter(members.keys(), dtype=np.intp, count=len(members)),
+                np.fromiter(members.values(), dtype=np.int64, count=len(members)))
+
+    def _groups(self) -> dict[str, dict[int, int]]:
+        """By group: {site position: VMs of the group there}; built once, then carried over."""
+        def build() -> dict[str, dict[int, int]]:
+            found: dict[str, dict[int, int]] = {}
             for site_id, usage in self.by_site.items():
-                where = position.get(site_id)
-                if where is None:
-                    continue
-                for name, count in usage.groups.items():
-                    entry = found.setdefault(name, ([], []))
-                    entry[0].append(where)
-                    entry[1].append(count)
-            return {name: (np.array(p, dtype=np.intp), np.array(c, dtype=np.int64)) for name, (p, c) in found.items()}
-        return self.derived("groups", build).get(group, _NO_SITES)
+                _count_groups(found, self.table.position.get(site_id), usage, 1)
+            return found
+        return self.derived(GROUPS, build)
 
     def positions(self, nodes: Sequence[NodeRef]) -> np.ndarray:
         """`SiteTable.node_position` of each node: where the fast path looks its site up (-1: the
@@ -333,6 +347,40 @@ class Snapshot:
             if flavor is not None and self.flavor_stock(site, flavor).left >= 1:
                 return rank, flavor
         return None
+
+
+def _count_groups(groups: dict[str, dict[int, int]], where: int | None, usage: SiteUsage | None, sign: int) -> None:
+    """Add (sign 1) or take off (-1) a site's VMs per group; a count that reaches 0 is dropped."""
+    if where is None or usage is None:
+        return
+    for name, count in usage.groups.items():
+        members = groups.setdefault(name, {})
+        total = members.get(where, 0) + sign * count
+        if total:
+            members[where] = total
+        else:
+            members.pop(where, None)
+
+
+def _shared_usage(eips: dict[tuple[str, str], int], storage: dict[tuple[str, str, str], int],
+                  site: Site | None, usage: SiteUsage | None, sign: int) -> None:
+    """Add (sign 1) or take off (-1) a site's usage of what its region's and zone's sites share: the
+    EIP pool and the volume pools. A sum that reaches 0 is dropped (as if nothing were placed)."""
+    if site is None or usage is None:
+        return
+    if usage.eips:
+        _add(eips, (site.region, site.eip_type_name), sign * usage.eips)
+    for volume_type, size in usage.storage.items():
+        if size:
+            _add(storage, (site.region, site.az, volume_type), sign * size)
+
+
+def _add(sums: dict, key: tuple, amount: int) -> None:
+    total = sums.get(key, 0) + amount
+    if total:
+        sums[key] = total
+    else:
+        sums.pop(key, None)
 
 
 def _keyed(placements: tuple[Placement, ...]) -> dict[str, Placement] | None:

@@ -227,9 +227,14 @@ def test_a_snapshot_built_on_the_previous_one_answers_as_a_fresh_one(policy: Pol
     after = moved + random_placements(rng, inventory)[:5]
     if seed % 9 == 0 and after:
         after.append(after[0])  # the same key twice: summed from scratch
+    for group in ("g1", "g2"):
+        previous.group_sites(group)  # the sites per group are carried over once built
     incremental = Snapshot.build(inventory, tuple(after), previous=previous)
     fresh = Snapshot.build(inventory, tuple(after))
     assert incremental == fresh
+    for group in ("g1", "g2", ""):
+        assert sorted(zip(*map(list, incremental.group_sites(group)))) == \
+            sorted(zip(*map(list, fresh.group_sites(group)))), group
     for pod, asked in zip(pods, nodes):
         assert answers(policy, incremental, pod, asked, fast=True) == answers(policy, fresh, pod, asked, fast=False)
 
