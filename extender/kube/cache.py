@@ -28,6 +28,7 @@ from extender.cluster import BoundPod
 from extender.errors import ApiError, ClusterError, GoneError
 from extender.kube.api import api_errors
 from extender.model import EMPTY_MAP, FLAVOR_ANNOTATION, NodeRef, Placement, node_ref
+from extender.policy import Policy
 from extender.policy_store import PolicyStore
 from extender.wire import NodeHead, Pod
 
@@ -127,6 +128,12 @@ class KubeCache:
         self._heard: dict[str, float | None] = {NODES: None, PODS: None}
         self._counters = {"relists": 0, "watch_errors": 0, "events": 0}
         self._memo: dict[str, tuple[int, Pod, Mapping[str, str] | None, Placement | None]] = {}
+        self._placed: dict[str, Placement] = {}
+        """By pod uid: the placement of each pod that has one, as of the last `placements`."""
+        self._dirty: set[str] | None = None
+        """Pods changed since the last `placements` (None: look at every pod again: a relist, a node
+        change or another policy)."""
+        self._placed_generation: int | None = None
         self._view_key: tuple[int, int] | None = None
         self._view: tuple[int, tuple[Placement, ...]] = (0, ())
         self._view_version = 0
@@ -173,25 +180,39 @@ class KubeCache:
             key = (self._version, generation)
             if key == self._view_key:
                 return self._view
-            inventory, annotation = policy.inventory, policy.options.vm_annotation
-            placed: list[Placement] = []
-            memo: dict[str, tuple[int, Pod, Mapping[str, str] | None, Placement | None]] = {}
-            for uid, pod in self._pods.items():
-                labels = self._nodes.get(pod.spec.nodeName)
-                known = self._memo.get(uid)
-                if known is not None and known[0] == generation and known[1] is pod and known[2] is labels:
-                    placement = known[3]
-                else:
-                    ref = node_ref(pod.spec.nodeName, labels)
-                    placement = pod_placement(inventory, pod, ref, annotation)
-                memo[uid] = (generation, pod, labels, placement)
-                if placement is not None:
-                    placed.append(placement)
-            self._memo = memo
+            if self._dirty is None or generation != self._placed_generation:
+                self._placed = {}
+                self._memo = {uid: self._memo[uid] for uid in self._pods if uid in self._memo}
+                changed: Iterable[str] = self._pods
+            else:
+                changed = self._dirty
+            for uid in changed:
+                self._place(uid, generation, policy)
+            self._dirty, self._placed_generation = set(), generation
             self._view_version += 1
             self._view_key = key
-            self._view = (self._view_version, tuple(placed))
+            self._view = (self._view_version, tuple(self._placed.values()))
             return self._view
+
+    def _place(self, uid: str, generation: int, policy: Policy) -> None:
+        """Work out the placement of the pod `uid` again (a pod that is gone or not placed has none)."""
+        pod = self._pods.get(uid)
+        if pod is None:
+            self._memo.pop(uid, None)
+            self._placed.pop(uid, None)
+            return
+        labels = self._nodes.get(pod.spec.nodeName)
+        known = self._memo.get(uid)
+        if known is not None and known[0] == generation and known[1] is pod and known[2] is labels:
+            placement = known[3]
+        else:
+            ref = node_ref(pod.spec.nodeName, labels)
+            placement = pod_placement(policy.inventory, pod, ref, policy.options.vm_annotation)
+            self._memo[uid] = (generation, pod, labels, placement)
+        if placement is None:
+            self._placed.pop(uid, None)
+        else:
+            self._placed[uid] = placement
 
     def pods(self, uids: Iterable[str]) -> dict[str, BoundPod]:
         known = self._pods
@@ -323,12 +344,14 @@ class KubeCache:
                 self._nodes = nodes
                 self._refs = {name: _ref(self._refs.get(name), name, labels) for name, labels in nodes.items()}
                 self._node_generation += 1
+                self._dirty = None
                 self._version += 1
 
     def _replace_pods(self, pods: dict[str, Pod]) -> None:
         with self._lock:
             if pods != self._pods:
                 self._pods = pods
+                self._dirty = None
                 self._version += 1
         self._bound([uid for uid, pod in pods.items() if _recorded(pod)])
 
@@ -351,6 +374,7 @@ class KubeCache:
                 refs.pop(name, None)
             self._nodes, self._refs = nodes, refs
             self._node_generation += 1
+            self._dirty = None
             self._version += 1
 
     def _pod_event(self, kind: str, pod: Pod) -> None:
@@ -368,6 +392,8 @@ class KubeCache:
             else:
                 del pods[uid]
             self._pods = pods
+            if self._dirty is not None:
+                self._dirty.add(uid)
             self._version += 1
         if keep and _recorded(pod) and not (known is not None and _recorded(known)):
             self._bound([uid])
