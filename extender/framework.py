@@ -104,8 +104,10 @@ class Snapshot:
     """Memo of `flavor_stock` (it does not depend on the pod), by site id, then (region, flavor id)."""
     _memos: dict[str, dict[str, dict]] = field(default_factory=dict, repr=False, compare=False)
     """Plugins' memos of what does not depend on the pod (`site_memo`), by name, then site id."""
-    _keyed: Mapping[str, Placement] | None = field(default=None, repr=False, compare=False)
-    """The placements by key (None when two share a key: the next snapshot then sums from scratch)."""
+    _by_id: Mapping[int, Placement] | None = field(default=None, repr=False, compare=False)
+    """The placements by object identity (None when one comes twice: the next snapshot then sums from
+    scratch). The next snapshot's placements that are not among them, and these that are not among
+    the next one's, are what changed: a source hands the same objects while nothing changes."""
     _columns: dict[Hashable, tuple[Callable[[Snapshot, Site], object], np.ndarray]] = field(
         default_factory=dict, repr=False, compare=False)
     """Memo of `site_column`: per-site numbers that do not depend on the pod, with how one is worked out
@@ -127,8 +129,10 @@ class Snapshot:
             previous = None
         index = previous.index if previous is not None else index_inventory(inventory)
         placements = tuple(placements)
-        keyed = _keyed(placements)
-        changed = _changed_sites(previous, keyed) if previous is not None and keyed is not None else None
+        by_id: dict[int, Placement] | None = dict(zip(map(id, placements), placements))
+        if len(by_id) != len(placements):  # type: ignore[arg-type]
+            by_id = None
+        changed = _changed_sites(previous, by_id) if previous is not None and by_id is not None else None
         if previous is not None and changed is not None:
             # Only the sites whose placements changed are summed again (in the order of `placements`).
             by_site = dict(previous.by_site)
@@ -168,7 +172,7 @@ class Snapshot:
                     + free_share(pool.mem_free - taken.ram, pool.mem_total)) / 2
             fullness[site_id] = 1.0 - free if pool.hosts else 0.0
         snapshot = cls(inventory=inventory, by_site=by_site, eips_by_pool=eips, storage_by_zone=storage,
-                       index=index, placed=placed, fullness=fullness, _keyed=keyed)
+                       index=index, placed=placed, fullness=fullness, _by_id=by_id)
         if previous is not None and changed is not None:
             snapshot._carry_over(previous, changed)
         return snapshot
@@ -383,25 +387,15 @@ def _add(sums: dict, key: tuple, amount: int) -> None:
         sums.pop(key, None)
 
 
-def _keyed(placements: tuple[Placement, ...]) -> dict[str, Placement] | None:
-    keyed = {p.key: p for p in placements}
-    return keyed if len(keyed) == len(placements) else None
-
-
-def _changed_sites(previous: Snapshot, keyed: Mapping[str, Placement]) -> frozenset[str] | None:
-    """The sites of the placements added, removed or changed since `previous` (None: unknown)."""
-    before = previous._keyed
+def _changed_sites(previous: Snapshot, by_id: Mapping[int, Placement]) -> frozenset[str] | None:
+    """The sites of the placements added or removed since `previous` (a changed one is a new object:
+    its old site and its new one); None: unknown. `previous` holds its placements, so the identity of
+    one of them cannot pass to a new object meanwhile."""
+    before = previous._by_id
     if before is None:
         return None
-    changed: set[str] = set()
-    for key, placement in keyed.items():
-        old = before.get(key)
-        if old is not placement and old != placement:
-            changed.add(placement.site_id)
-            if old is not None:
-                changed.add(old.site_id)  # moved or changed: its old site too
-    changed.update(before[key].site_id for key in before.keys() - keyed.keys())
-    return frozenset(changed)
+    return frozenset([by_id[i].site_id for i in by_id.keys() - before.keys()]
+                     + [before[i].site_id for i in before.keys() - by_id.keys()])
 
 
 def _take(placed: dict[tuple[str, str], Placed], site: Site, index: SiteIndex, usage: SiteUsage,

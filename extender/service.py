@@ -195,12 +195,19 @@ class Extender:
 def _unique(answers: Sequence[tuple[int, Sequence[Placement]]]) -> list[Placement]:
     """Every placement once (by key, the pod uid): the first source that has it wins."""
     seen: set[str] = set()
-    unique = []
+    unique: list[Placement] = []
     for _, placed in answers:
-        for placement in placed:
-            if not placement.key:
-                unique.append(placement)
-            elif placement.key not in seen:
-                seen.add(placement.key)
-                unique.append(placement)
+        keys = [p.key for p in placed]
+        fresh = set(keys)
+        if len(fresh) == len(keys) and "" not in fresh and not fresh & seen:
+            unique.extend(placed)  # the common case, the node cache's thousands: no key seen before
+        else:
+            for placement in placed:
+                if not placement.key:
+                    unique.append(placement)
+                elif placement.key not in seen:
+                    seen.add(placement.key)
+                    unique.append(placement)
+            continue
+        seen |= fresh
     return unique
