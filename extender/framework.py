@@ -394,8 +394,7 @@ def _changed_sites(previous: Snapshot, by_id: Mapping[int, Placement]) -> frozen
     before = previous._by_id
     if before is None:
         return None
-    return frozenset([by_id[i].site_id for i in by_id.keys() - before.keys()]
-                     + [before[i].site_id for i in before.keys() - by_id.keys()])
+    return frozenset([(by_id.get(i) or before[i]).site_id for i in by_id.keys() ^ before.keys()])
 
 
 def _take(placed: dict[tuple[str, str], Placed], site: Site, index: SiteIndex, usage: SiteUsage,
