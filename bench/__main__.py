@@ -1,5 +1,6 @@
 """`python -m bench` (`make bench`): generate clusters, serve them with gunicorn as deployed, drive
-/filter and /prioritize like kube-scheduler, measure the floor, print and write bench/RESULTS.md."""
+/filter and /prioritize (and, in bind mode, /bind) like kube-scheduler, measure the floor, print and
+write bench/RESULTS.md."""
 
 from __future__ import annotations
 
@@ -146,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cache and full: no cluster, nothing placed (stock from the inventory alone). watch: the extender"
         " watches a local fake API server (tests/fake_apiserver.py) that lists one node per site and"
         " VM pods bound to them; their placements count.",
+        "bind: as watch, with kube-scheduler's whole loop per pod (deploy/ makes the extender the binder):"
+        " /filter over every node, /prioritize over those that passed, /bind to the best. Each bind"
+        " changes what is placed, so each /filter meets a new snapshot (a busy cluster's steady state);"
+        " /bind includes the extender's two calls to the fake API server.",
     ])
     args.out.write_text(text, encoding="utf-8")
     print(text, end="")

@@ -38,7 +38,7 @@ def drive_binds(client: Client, api: FakeApiServer, cluster: Cluster, budget: Bu
                 ) -> tuple[dict[str, Timings], dict[str, list[bytes]], int]:
     """Run the loop pod after pod; the latencies per verb, a sample of each verb's bodies (for the
     floor), and how many binds the extender refused (stock gone meanwhile: an answer, not a failure)."""
-    pods = pending_pods(cluster, min(MAX_PODS, budget.max_calls))
+    pods = pending_pods(cluster, min(MAX_PODS, budget.max_calls + budget.warmup))
     for pod in pods:
         api.add_pod(pod)
     samples: dict[str, list[float]] = {verb: [] for verb in VERBS}
@@ -46,7 +46,7 @@ def drive_binds(client: Client, api: FakeApiServer, cluster: Cluster, budget: Bu
     refused = 0
     deadline = time.perf_counter() + budget.seconds * len(VERBS)
     for i, pod in enumerate(pods):
-        if i >= budget.min_calls and time.perf_counter() > deadline:
+        if len(samples["filter"]) >= budget.min_calls and time.perf_counter() > deadline:
             break
         body = cluster.cache_body(json.dumps(pod, separators=(",", ":")).encode())
         answer = _timed(client, "filter", body, samples, bodies, i >= budget.warmup)

@@ -57,6 +57,8 @@ def test_bench_writes_results_for_every_case(tmp_path: Path, capsys: pytest.Capt
     for mode in ("cache", "full", "watch"):
         for verb in ("filter", "prioritize"):
             assert f"| 5 | {mode} | /{verb} | " in text
+    # the bind loop: filter, prioritize over what passed, bind the best; at least the filter calls happen
+    assert "| 5 | bind | /filter | " in text
     memory = text.split("VmHWM")[1]
     assert "cores" in text and "| 5 | no cluster | " in memory
     assert "| 5 | node cache: 5 nodes, 10 pods | " in memory  # the watch cache synced what the fake API serves
