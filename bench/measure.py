@@ -69,8 +69,15 @@ class Client:
         self.conn = http.client.HTTPConnection(host, port, timeout=timeout)
 
     def post(self, path: str, body: bytes) -> tuple[int, bytes]:
-        self.conn.request("POST", path, body=body, headers=HEADERS)
-        response = self.conn.getresponse()
+        try:
+            self.conn.request("POST", path, body=body, headers=HEADERS)
+            response = self.conn.getresponse()
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+            # The server closed the kept-alive connection while it was idle (keepalive, e.g. while
+            # the floor was measured): open a new one, as Go's transport does for an idle connection.
+            self.conn.close()
+            self.conn.request("POST", path, body=body, headers=HEADERS)
+            response = self.conn.getresponse()
         return response.status, response.read()
 
     def close(self) -> None:

@@ -3,6 +3,15 @@
 A predicate (filter plugin) looks at one candidate site and answers None (pass) or a `Status`
 with a human reason and whether the failure is unresolvable (no preemption can help). A priority
 (score plugin) gives one candidate a raw score in 0..100; the engine weighs and scales them.
+
+That per-candidate answer is the definition (`engine.reference_*` use nothing else). A plugin may
+also answer for every site of the inventory at once, as columns over `Snapshot.table` (the engine
+then decides most nodes without a call per node; tests/test_fastpath.py holds each plugin to it):
+- predicate `site_mask(request, snapshot)`: the sites that pass (None: all);
+  `site_resolvable(request, snapshot)`: of those that fail, the ones whose failure is resolvable
+  (without it: none is); `explain_sites(request, positions, snapshot)`: the reasons of failing sites;
+- priority `site_scores(request, snapshot)`: each site's score; `pre_score(request, snapshot)`: a
+  score that is the same everywhere for this request (None: it is not).
 """
 
 from __future__ import annotations
