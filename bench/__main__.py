@@ -143,7 +143,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = render(rows, memory, command.strip(), notes=[
         "Cache mode sends every site's name (the scheduler's worst case, percentageOfNodesToScore 100);"
         " without a cluster the node names are the site ids. Full mode sends one recorded Node object per site.",
-        "Prioritize is sent every node too (the scheduler sends those that passed filtering: at most as many).",
+        "In cache, full and watch mode /prioritize is sent every node too (the scheduler sends those that"
+        " passed filtering: at most as many); in bind mode those that passed.",
         "cache and full: no cluster, nothing placed (stock from the inventory alone). watch: the extender"
         " watches a local fake API server (tests/fake_apiserver.py) that lists one node per site and"
         " VM pods bound to them; their placements count.",
