@@ -17,6 +17,7 @@ from extender.errors import VMRequestError
 from extender.framework import MAX_PLUGIN_SCORE, Candidate, FilterPlugin, ScorePlugin, Snapshot, Status
 from extender.model import Flavor, NodeRef, VMRequest
 from extender.policy import Policy
+from extender.sitetable import object_array
 from extender.vmrequest import parse_vm_request, pod_group, raw_vm_request
 from extender.wire import MAX_EXTENDER_PRIORITY, Pod
 
@@ -284,9 +285,7 @@ def _explain(policy: Policy, snapshot: Snapshot, request: VMRequest, resolved: L
             texts = explain_sites(request, positions[mine], snapshot)
         else:
             texts = [predicate.filter(request, resolved[i], snapshot).reason for i in mine.tolist()]  # type: ignore[union-attr, arg-type]
-        column = np.empty(len(texts), dtype=object)
-        column[:] = texts
-        why[mine] = column
+        why[mine] = object_array(texts)
 
 
 def reference_filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:

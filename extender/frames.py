@@ -16,7 +16,7 @@ import numpy as np
 from extender.cluster import ClusterView
 from extender.engine import Frame
 from extender.model import NodeRef
-from extender.sitetable import SiteTable
+from extender.sitetable import SiteTable, object_array
 
 MAX_NAMES = 100_000
 """Names kept per memo (they come from requests): past it, the memo starts over."""
@@ -62,11 +62,5 @@ class NodeFrames:
             with self._lock:
                 rows = list(self._rows)
             names, refs, positions = (list(column) for column in zip(*rows)) if rows else ([], [], [])
-            columns = self._columns = (_objects(refs), np.array(positions, dtype=np.intp), _objects(names))
+            columns = self._columns = (object_array(refs), np.array(positions, dtype=np.intp), object_array(names))
         return columns
-
-
-def _objects(values: list) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array

@@ -261,23 +261,12 @@ class Snapshot:
     def derived(self, key: Hashable, build: Callable[[], T]) -> T:
         """What `build` gives, once per snapshot (for what depends on the inventory and placements of
         several sites, e.g. a zone's volumes; never on the pod). Keys must come from a bounded set."""
-        found = self._derived.get(key, _MISSING)
-        if found is _MISSING:
-            found = build()
-            if len(self._derived) < MAX_DERIVED:
-                found = self._derived.setdefault(key, found)
-        return found  # type: ignore[return-value]
+        return _memoized(self._derived, key, build)
 
     def inventory_derived(self, key: Hashable, build: Callable[[], T]) -> T:
         """What `build` gives, once per inventory (for what depends on the inventory alone: it outlives
         placement changes). Keys must come from a bounded set."""
-        memo = self.index.memo
-        found = memo.get(key, _MISSING)
-        if found is _MISSING:
-            found = build()
-            if len(memo) < MAX_DERIVED:
-                found = memo.setdefault(key, found)
-        return found  # type: ignore[return-value]
+        return _memoized(self.index.memo, key, build)
 
     def stock_mask(self, flavor_id: str) -> np.ndarray:
         """Per site: the flavor `flavor_id` of the site's own region has stock left there."""
@@ -367,12 +356,7 @@ def _count_groups(groups: dict[str, dict[int, int]], where: int | None, usage: S
     if where is None or usage is None:
         return
     for name, count in usage.groups.items():
-        members = groups.setdefault(name, {})
-        total = members.get(where, 0) + sign * count
-        if total:
-            members[where] = total
-        else:
-            members.pop(where, None)
+        _add(groups.setdefault(name, {}), where, sign * count)
 
 
 def _shared_usage(eips: dict[tuple[str, str], int], storage: dict[tuple[str, str, str], int],
@@ -388,7 +372,17 @@ def _shared_usage(eips: dict[tuple[str, str], int], storage: dict[tuple[str, str
             _add(storage, (site.region, site.az, volume_type), sign * size)
 
 
-def _add(sums: dict, key: tuple, amount: int) -> None:
+def _memoized(memo: dict, key: Hashable, build: Callable[[], T]) -> T:
+    """`memo[key]`, made by `build` when missing (kept while the memo has fewer than MAX_DERIVED)."""
+    found = memo.get(key, _MISSING)
+    if found is _MISSING:
+        found = build()
+        if len(memo) < MAX_DERIVED:
+            found = memo.setdefault(key, found)
+    return found  # type: ignore[return-value]
+
+
+def _add(sums: dict, key: Hashable, amount: int) -> None:
     total = sums.get(key, 0) + amount
     if total:
         sums[key] = total

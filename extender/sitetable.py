@@ -11,7 +11,7 @@ of the requested values is what `np.isin` does in C.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -88,6 +88,27 @@ class SiteTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def shared_reasons(self, column: Column, positions: np.ndarray,
+                       parts_of: Callable[[Hashable], tuple[str, str] | None]) -> tuple[np.ndarray, np.ndarray]:
+        """Reasons of the sites at `positions` that differ only by the site id: per value of `column`
+        at those sites, `parts_of(value)` gives the (head, tail) around the id, once; each site gets
+        head + id + tail, a column at a time. Also the mask of the sites served (`parts_of` None:
+        the caller's to explain)."""
+        codes = column.codes[positions]
+        heads = np.empty(len(column.by_code), dtype=object)
+        tails = np.empty(len(column.by_code), dtype=object)
+        shared = np.zeros(len(column.by_code), dtype=bool)
+        for code in np.unique(codes).tolist():
+            parts = parts_of(column.by_code[code])
+            if parts is not None:
+                heads[code], tails[code] = parts
+                shared[code] = True
+        found = np.empty(len(positions), dtype=object)
+        served = shared[codes]
+        at = codes[served]
+        found[served] = heads[at] + self.id_objects[positions[served]] + tails[at]
+        return found, served
+
     def node_position(self, node: NodeRef) -> int:
         """The position of the node's site when the node is known and agrees with its site on region
         and zone (labels it lacks are the site's): then the site's columns decide for the node. -1
@@ -102,7 +123,8 @@ class SiteTable:
 
 
 
-def _objects(values: list) -> np.ndarray:
+def object_array(values: Sequence[object]) -> np.ndarray:
+    """`values` as an object array, each one as it is (np.array would turn strings into a str dtype)."""
     array = np.empty(len(values), dtype=object)
     array[:] = values
     return array
@@ -114,7 +136,7 @@ def build_site_table(inventory: Inventory) -> SiteTable:
         ids=tuple(s.id for s in sites),
         position=MappingProxyType({s.id: i for i, s in enumerate(sites)}),
         sites=tuple(sites),
-        id_objects=_objects([s.id for s in sites]),
+        id_objects=object_array([s.id for s in sites]),
         region=Column.of(s.region for s in sites),
         zone=Column.of((s.region, s.az) for s in sites),
         eip_pool=Column.of((s.region, s.eip_type_name) for s in sites),

@@ -8,7 +8,7 @@ the pool is empty even with nothing placed; resolvable when placements hold the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import numpy as np
@@ -42,19 +42,13 @@ class EipAvailability:
         """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail
         it: a pool's reason is formatted once, then joined to the site ids a column at a time."""
         table = snapshot.table
-        pools = table.eip_pool
-        codes = pools.codes[positions]
-        heads, tails = np.empty(len(pools.by_code), dtype=object), np.empty(len(pools.by_code), dtype=object)
-        shared = np.zeros(len(pools.by_code), dtype=bool)
-        for code in np.unique(codes).tolist():
-            template, fields, _ = _pool_verdict(snapshot, pools.by_code[code])  # type: ignore[arg-type, misc]
-            if (parts := reason_parts(template, **fields)) is not None:
-                heads[code], tails[code] = parts
-                shared[code] = True
-        found = np.empty(len(positions), dtype=object)
-        simple = shared[codes]
-        found[simple] = heads[codes[simple]] + table.id_objects[positions[simple]] + tails[codes[simple]]
-        for k in np.flatnonzero(~simple).tolist():
+
+        def parts_of(key: Hashable) -> tuple[str, str] | None:
+            template, fields, _ = _pool_verdict(snapshot, key)  # type: ignore[arg-type, misc]
+            return reason_parts(template, **fields)
+
+        found, served = table.shared_reasons(table.eip_pool, positions, parts_of)
+        for k in np.flatnonzero(~served).tolist():  # a name holds the marker
             site = table.sites[positions[k]]
             template, fields, _ = _pool_verdict(snapshot, (site.region, site.eip_type_name))  # type: ignore[misc]
             found[k] = template.format(site=site.id, **fields)

@@ -29,21 +29,11 @@ class RegionAndAZ:
         it: the reason of a region no selector names is formatted once per region, then joined to the
         site ids a column at a time."""
         table = snapshot.table
-        regions = table.region
-        codes = regions.codes[positions]
         wanted = ", ".join(r.region for r in request.regions)
         named = {r.region for r in request.regions}
-        heads, tails = np.empty(len(regions.by_code), dtype=object), np.empty(len(regions.by_code), dtype=object)
-        shared = np.zeros(len(regions.by_code), dtype=bool)
-        for code in np.unique(codes).tolist():
-            region = regions.by_code[code]
-            if region not in named and (parts := reason_parts(REASON_REGION, region=region, wanted=wanted)):
-                heads[code], tails[code] = parts
-                shared[code] = True
-        found = np.empty(len(positions), dtype=object)
-        simple = shared[codes]
-        found[simple] = heads[codes[simple]] + table.id_objects[positions[simple]] + tails[codes[simple]]
-        for k in np.flatnonzero(~simple).tolist():  # a named region without the site's zone
+        found, served = table.shared_reasons(table.region, positions, lambda region: None if region in named
+                                             else reason_parts(REASON_REGION, region=region, wanted=wanted))
+        for k in np.flatnonzero(~served).tolist():  # a named region without the site's zone
             site = table.sites[positions[k]]
             found[k] = _reason(request, site.region, site.az, site.id)
         return found

@@ -9,6 +9,7 @@ import numpy as np
 
 from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
 from extender.model import Site, VMRequest
+from extender.sitetable import object_array
 
 NAME = "SiteAvailability"
 REASON_UNAVAILABLE = "SiteAvailability: site {site} is {status}"
@@ -34,7 +35,7 @@ class SiteAvailability:
         if wanted and (parts := reason_parts(REASON_NOT_REQUESTED, wanted=wanted)) is not None:
             other = ids != wanted
             found[other] = parts[0] + ids[other] + parts[1]
-        unavailable = snapshot.inventory_derived((NAME, "reasons"), lambda: _objects(
+        unavailable = snapshot.inventory_derived((NAME, "reasons"), lambda: object_array(
             [None if site.available else _unavailable(site) for site in table.sites]))
         found[~other] = unavailable[positions[~other]]
         for k in np.flatnonzero(np.equal(found, None)).tolist():  # a site id holds the marker
@@ -65,12 +66,6 @@ def _reason(request: VMRequest, site: Site) -> str | None:
 
 def _unavailable(site: Site) -> str:
     return REASON_UNAVAILABLE.format(site=site.id, status=site.status)
-
-
-def _objects(values: list) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
 
 
 def new(args: Mapping[str, Any]) -> SiteAvailability:
