@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.cluster import REPO
+from tests.server import free_port
 
 
 MEMORY_TMP = "/dev/shm"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

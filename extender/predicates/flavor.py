@@ -80,14 +80,10 @@ class FlavorPredicate:
 
     def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
         site, region = candidate.site, candidate.region
-        memo = snapshot.site_memo(VERDICTS_MEMO, site.id)
         reasons = []
         resolvable = False
         for flavor_id in request.flavors:
-            key = (region, flavor_id)
-            verdict = memo.get(key, _UNKNOWN)
-            if verdict is _UNKNOWN:
-                verdict = memo[key] = flavor_verdict(snapshot, site, region, flavor_id)
+            verdict = _verdict(snapshot, site, region, flavor_id)
             if verdict is None:
                 continue
             if verdict is IN_STOCK:
