@@ -39,4 +39,4 @@ EXPOSE 8888
 # The slim image has no curl: ask /healthz with Python's standard library.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SITE_EXTENDER_PORT', '8888'), timeout=2)"]
-ENTRYPOINT ["gunicorn", "-c", "python:extender.gunicorn_conf"]
+ENTRYPOINT ["gunicorn", "-c", "python:extender.ops.gunicorn_conf"]

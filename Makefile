@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test venv bench clean
+.PHONY: run test test-fast venv bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The inner loop: everything but the tests that start processes (marker `process`).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not process"
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -11,13 +11,13 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bench.bind_loop import VERBS as BIND_VERBS
+from bench.bind_loop import drive_binds
 from bench.cluster import REPO, Cluster, generate
+from bench.fake_cluster import fake_cluster
 from bench.measure import Budget, Client, check_filter, check_prioritize, drive, floor
 from bench.report import Memory, Row, render
 from bench.server import Server, serve
-from bench.bind_loop import VERBS as BIND_VERBS
-from bench.bind_loop import drive_binds
-from bench.fake_cluster import fake_cluster
 from tests.fake_apiserver import FakeApiServer
 
 DEFAULT_SIZES = (100, 1000, 5000)

@@ -1,6 +1,6 @@
 """Generate a realistic cluster for the benchmark: an inventory of N sites in the shapes of
 `policy/inventory/`, one Node per site cloned from the node kube-scheduler really sent
-(`../shared/fixtures/scheduler/full-mode/`), and VM pods with varied requests cloned from the
+(`tests/fixtures/scheduler/full-mode/`), and VM pods with varied requests cloned from the
 recorded pods. Seeded: the same size and seed give the same bytes.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-FIXTURES = REPO.parent / "shared" / "fixtures"
+FIXTURES = REPO / "tests" / "fixtures"
 NODE_TEMPLATE = FIXTURES / "scheduler" / "full-mode" / "filter-0003.json"
 """A full-mode filter body: its Pod and Nodes.items are what kube-scheduler sends."""
 SAMPLE_INVENTORY = REPO / "policy" / "inventory"

@@ -1,4 +1,4 @@
-"""Start the extender exactly as deployed (gunicorn, `-c python:extender.gunicorn_conf`, env settings)
+"""Start the extender exactly as deployed (gunicorn, `-c python:extender.ops.gunicorn_conf`, env settings)
 on loopback, and find its worker process to read its resident memory."""
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from pathlib import Path
 
 from bench.cluster import REPO
 from tests.server import free_port
-
 
 MEMORY_TMP = "/dev/shm"
 
@@ -76,7 +75,7 @@ def serve(log_dir: Path, env: Mapping[str, str], timeout: float = 60.0) -> Itera
         full_env.setdefault("SITE_EXTENDER_WORKER_TMP_DIR", MEMORY_TMP)
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "python:extender.gunicorn_conf"],
+            [sys.executable, "-m", "gunicorn", "-c", "python:extender.ops.gunicorn_conf"],
             cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
     server = Server("127.0.0.1", port, process, log_path)

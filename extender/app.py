@@ -9,13 +9,13 @@ from typing import Any
 
 from flask import Flask
 
-from extender.allocations import Allocations
-from extender.cluster import ClusterView, PlacementSource, StaticCluster
-from extender.policy_store import PolicyStore
-from extender.reservations import Reservations
-from extender.service import Extender
-from extender.settings import Settings
-from extender.store import AllocationStore, writable_problem_if_used
+from extender.allocation.service import Allocations
+from extender.allocation.store import AllocationStore, writable_problem_if_used
+from extender.config.policy_store import PolicyStore
+from extender.config.settings import Settings
+from extender.kube.reservations import Reservations
+from extender.kube.view import ClusterView, PlacementSource, StaticCluster
+from extender.protocol.service import Extender
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     extender = _extender(policies, settings, app.config["CLUSTER"], sources=(store,))
     app.extensions[EXTENSION_KEY] = extender
 
-    from extender import allocation_routes, routes
+    from extender.allocation import routes as allocation_routes
+    from extender.protocol import routes
 
     app.extensions[allocation_routes.EXTENSION_KEY] = Allocations(extender, store)
     app.register_blueprint(routes.bp)
@@ -87,7 +88,7 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
 def _harden(app: Flask, service: Extender) -> None:
     """Metrics, decision logs, client certificates, request limits (issue 8), in this order: the
     metrics time every request, the certificate check runs before anything reads the body."""
-    from extender import limits, metrics, observe, tls
+    from extender.ops import limits, metrics, observe, tls
 
     observe.instrument(service, metrics.init_app(app, service.cluster, service.policies))
     tls.init_app(app)

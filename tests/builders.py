@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
-from extender.framework import Candidate, Snapshot
-from extender.model import (
+from extender.domain.model import (
     EipPool,
     Flavor,
     GeoLocation,
@@ -26,6 +25,7 @@ from extender.model import (
     VolumePool,
     node_ref,
 )
+from extender.engine.framework import Candidate, Snapshot
 
 
 def make_host(name: str = "h1", vcpus: float = 10, used_vcpus: float = 0, mem: float = 40, used_mem: float = 0,

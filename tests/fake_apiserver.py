@@ -1,5 +1,5 @@
 """A local HTTP server that answers the Kubernetes API calls the extender makes with the answers a
-real API server gave (`../shared/fixtures/apiserver/`), so that the real `kubernetes` client runs.
+real API server gave (`tests/fixtures/apiserver/`), so that the real `kubernetes` client runs.
 
 - `GET /api/v1/nodes`, `GET /api/v1/pods`: the recorded lists (`list-nodes.json`,
   `list-pods-assigned.json`), or what a test put in their place.
@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.conftest import SHARED_FIXTURES
+from tests.conftest import FIXTURES
 
-APISERVER = SHARED_FIXTURES / "apiserver"
+APISERVER = FIXTURES / "apiserver"
 
 
 def recorded(name: str) -> Any:

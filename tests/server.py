@@ -50,7 +50,7 @@ class Served:
 def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str = "/healthz",
           timeout: float = 20.0, wrap: Sequence[str] = (),
           ssl_context: ssl.SSLContext | None = None) -> Iterator[Served]:
-    """Start `gunicorn -c python:extender.gunicorn_conf` with `env` on top of the defaults; `wrap`
+    """Start `gunicorn -c python:extender.ops.gunicorn_conf` with `env` on top of the defaults; `wrap`
     is a command that runs it (e.g. in a mount namespace). With `ssl_context` (the client's side),
     the server is asked over HTTPS."""
     port = free_port()
@@ -65,7 +65,7 @@ def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str 
     }
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [*wrap, sys.executable, "-m", "gunicorn", "-c", "python:extender.gunicorn_conf"],
+            [*wrap, sys.executable, "-m", "gunicorn", "-c", "python:extender.ops.gunicorn_conf"],
             cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
     http = urllib3.PoolManager(timeout=urllib3.Timeout(total=10), ssl_context=ssl_context)

@@ -12,8 +12,10 @@ from bench.__main__ import main
 from bench.cluster import generate
 from bench.measure import check_filter, percentile
 from extender.app import create_app
-from extender.settings import Settings
+from extender.config.settings import Settings
 from tests.conftest import POLICY_DIR
+
+pytestmark = pytest.mark.process
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from kubernetes.client import CoreV1Api, V1Binding, V1ObjectMeta, V1ObjectRefere
 from kubernetes.client.exceptions import ApiException
 
 from extender.errors import ApiError, ConflictError, GoneError, NotFoundError
-from extender.wire import Pod
+from extender.protocol.wire import Pod
 
 _ERRORS: dict[int, type[ApiError]] = {404: NotFoundError, 409: ConflictError, 410: GoneError}
 _pod_decoder = msgspec.json.Decoder(Pod)

@@ -2,7 +2,7 @@
 
 kube-scheduler's binding cycle is asynchronous, so the filter of pod B can run before the bind of pod
 A and both may pass a site with one slot left. Under one lock the binder re-checks the pod on its
-node against every placement, reservations included (`engine.admit`), and reserves what it admits;
+node against every placement, reservations included (`decide.admit`), and reserves what it admits;
 only then does it POST the Binding (uid precondition) and record the placement on the pod. The
 reservation goes when the binding fails, when the watch shows the pod bound with its placement recorded
 (the cache's placement replaces it, counted once by pod uid), or after its timeout. Until the cache
@@ -16,15 +16,15 @@ from dataclasses import replace
 
 from kubernetes.client import CoreV1Api
 
-from extender import engine
-from extender.accounting import placement_of, placement_patch
-from extender.cluster import ClusterView
+from extender.domain.accounting import placement_of, placement_patch
+from extender.engine import decide
+from extender.engine.framework import Status
 from extender.errors import ApiError, NotFoundError, VMRequestError
-from extender.framework import Status
 from extender.kube.api import bind_pod, patch_pod, read_pod
-from extender.reservations import Reservations
-from extender.service import Extender
-from extender.wire import ExtenderBindingArgs, ExtenderBindingResult, Pod
+from extender.kube.reservations import Reservations
+from extender.kube.view import ClusterView
+from extender.protocol.service import Extender
+from extender.protocol.wire import ExtenderBindingArgs, ExtenderBindingResult, Pod
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +89,13 @@ class KubeBinder:
         with self.extender.admission:
             policy, snapshot = self.extender.view()
             try:
-                request = engine.read_request(policy, pod)
+                request = decide.read_request(policy, pod)
             except VMRequestError as exc:
                 return ERR_BAD_REQUEST.format(pod=name, reason=exc)
             if request is None:
                 return None
             node = self.cluster.resolve([node_name])[0]
-            decision = engine.admit(policy, snapshot, request, node)
+            decision = decide.admit(policy, snapshot, request, node)
             if isinstance(decision, Status):
                 return ERR_NO_FIT.format(pod=name, node=node_name, reason=decision.reason)
             candidate, flavor = decision

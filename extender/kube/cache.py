@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from contextlib import closing
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,14 +23,14 @@ import msgspec
 from kubernetes.client import CoreV1Api
 from kubernetes.watch.watch import iter_resp_lines
 
-from extender.accounting import holds_resources, pod_placement
-from extender.cluster import BoundPod
+from extender.config.policy import Policy
+from extender.config.policy_store import PolicyStore
+from extender.domain.accounting import holds_resources, pod_placement
+from extender.domain.model import EMPTY_MAP, FLAVOR_ANNOTATION, NodeRef, Placement, node_ref
 from extender.errors import ApiError, ClusterError, GoneError
 from extender.kube.api import api_errors
-from extender.model import EMPTY_MAP, FLAVOR_ANNOTATION, NodeRef, Placement, node_ref
-from extender.policy import Policy
-from extender.policy_store import PolicyStore
-from extender.wire import NodeHead, Pod
+from extender.kube.view import BoundPod
+from extender.protocol.wire import NodeHead, Pod
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""Predicates (filter plugins): one module each, registered by name in `extender.registry`."""
+"""Predicates (filter plugins): one module each, registered by name in `extender.engine.registry`."""

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from extender.capacity import eip_stock
-from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
-from extender.model import VMRequest
+from extender.domain.capacity import eip_stock
+from extender.domain.model import VMRequest
+from extender.engine.framework import Candidate, Snapshot, Status, no_args, reason_parts
 
 NAME = "EipAvailability"
 REASON_NO_POOL_NAMED = "EipAvailability: site {site} names no EIP pool (eip_type_name is empty)"

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from extender.framework import Candidate, Snapshot, Status, no_args
-from extender.model import Site, VMRequest
+from extender.domain.model import Site, VMRequest
+from extender.engine.framework import Candidate, Snapshot, Status, no_args
 
 NAME = "Flavor"
 REASON_NOT_OFFERED = "Flavor: none of {flavors} is offered in region {region}"

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
-from extender.model import Operator, Site, VMRequest
+from extender.domain.model import Operator, Site, VMRequest
+from extender.engine.framework import Candidate, Snapshot, Status, no_args, reason_parts
 
 NAME = "LocationAndOperator"
 REASON_LOCATION = "LocationAndOperator: site {site} is in {field} {actual}, the request wants {wanted}"

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
-from extender.model import VMRequest
+from extender.domain.model import VMRequest
+from extender.engine.framework import Candidate, Snapshot, Status, no_args, reason_parts
 
 NAME = "RegionAndAZ"
 REASON_REGION = "RegionAndAZ: site {site} is in region {region}, the request wants {wanted}"

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from extender.framework import Candidate, Snapshot, Status, no_args, reason_parts
-from extender.model import Site, VMRequest
-from extender.sitetable import object_array
+from extender.domain.model import Site, VMRequest
+from extender.engine.framework import Candidate, Snapshot, Status, no_args, reason_parts
+from extender.engine.sitetable import object_array
 
 NAME = "SiteAvailability"
 REASON_UNAVAILABLE = "SiteAvailability: site {site} is {status}"

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from extender.capacity import number, volume_stock
-from extender.framework import MARK, Candidate, Snapshot, Status, no_args, reason_parts
-from extender.model import Site, VMRequest
+from extender.domain.capacity import number, volume_stock
+from extender.domain.model import Site, VMRequest
+from extender.engine.framework import MARK, Candidate, Snapshot, Status, no_args, reason_parts
 
 NAME = "Volume"
 REASON_NO_POOL = "Volume: no {volume_type} pool in {region}/{zone} (site {site})"

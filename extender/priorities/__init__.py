@@ -1,1 +1,1 @@
-"""Priorities (score plugins): one module each, registered by name in `extender.registry`."""
+"""Priorities (score plugins): one module each, registered by name in `extender.engine.registry`."""

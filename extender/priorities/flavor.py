@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
-from extender.model import VMRequest
+from extender.domain.model import VMRequest
+from extender.engine.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
 
 NAME = "Flavor"
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
-from extender.model import CENTRALIZE, DISCRETE, VMRequest
+from extender.domain.model import CENTRALIZE, DISCRETE, VMRequest
+from extender.engine.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
 
 NAME = "LocalityStrategy"
 NO_PREFERENCE = MAX_PLUGIN_SCORE / 2

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from extender.capacity import NOTHING_PLACED, free_share
-from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot
-from extender.model import Flavor, Site, VMRequest
+from extender.domain.capacity import NOTHING_PLACED, free_share
+from extender.domain.model import Flavor, Site, VMRequest
+from extender.engine.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot
 from extender.predicates.volume import volume_capacity, volume_left
 from extender.priorities.flavor import first_in_stock_rank
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from extender.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
-from extender.model import LabelSelector, Placement, VMRequest
+from extender.domain.model import LabelSelector, Placement, VMRequest
+from extender.engine.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
 
 NAME = "StackAffinity"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from extender.framework import Status
+from extender.engine.framework import Status
 from extender.predicates import eip_availability
 from tests.builders import (
     candidate,

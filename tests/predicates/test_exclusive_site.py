@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from extender.framework import Status
+from extender.engine.framework import Status
 from extender.predicates import exclusive_site
 from tests.builders import candidate, make_inventory, make_request, make_site, make_snapshot
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from extender.framework import Status
-from extender.model import GeoLocation, Operator
+from extender.domain.model import GeoLocation, Operator
+from extender.engine.framework import Status
 from extender.predicates import location_and_operator
 from tests.builders import candidate, make_inventory, make_request, make_site, make_snapshot
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from extender.framework import Status
-from extender.model import REGION_LABEL, ZONE_LABEL
+from extender.domain.model import REGION_LABEL, ZONE_LABEL
+from extender.engine.framework import Status
 from extender.predicates import region_and_az
 from tests.builders import candidate, make_inventory, make_request, make_site, make_snapshot
 

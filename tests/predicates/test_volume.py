@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from extender.capacity import pool_ceiling
-from extender.framework import Status
+from extender.domain.capacity import pool_ceiling
+from extender.engine.framework import Status
 from extender.predicates import volume
 from tests.builders import (
     candidate,

@@ -1,0 +1,1 @@
+"""The global scheduler's allocation API: request, replica planner, store, service, routes."""

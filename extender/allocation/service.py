@@ -1,0 +1,112 @@
+"""The allocation service: validate, plan over the engine and the inventory, keep in the store.
+
+Knows the store, the extender's policy and placement sources, and the allocator; not HTTP. The
+route and the `allocate` command both call it, so they answer alike.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from extender.allocation import planner
+from extender.allocation.request import AllocationRequest, AllocationRequestError, parse_allocation_request
+from extender.allocation.store import AllocationStore, StoredAllocation
+from extender.engine.framework import Snapshot
+from extender.errors import ExtenderError
+from extender.protocol.service import Extender
+
+GROUP_PREFIX = "allocation/"
+
+
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class AllocationExists(ExtenderError):
+    """An allocation with the id asked for exists already (a retried PUT): nothing new was allocated."""
+
+    def __init__(self, allocation_id: str) -> None:
+        self.allocation_id = allocation_id
+        super().__init__(f"allocation {allocation_id} exists; nothing new was allocated")
+
+
+class AllocationRefused(ExtenderError):
+    """The replicas cannot all be placed: nothing was allocated."""
+
+    def __init__(self, refusal: planner.Refusal) -> None:
+        self.refusal = refusal
+        super().__init__(refusal.message)
+
+
+@dataclass(frozen=True, slots=True)
+class Allocated:
+    id: str
+    answer: dict[str, Any]
+
+
+def answer(allocation_id: str, request: AllocationRequest, plan: planner.Plan) -> dict[str, Any]:
+    """The original API's answer: one resource group entry per replica."""
+    groups = []
+    for option, count in plan.shares:
+        site = option.site
+        entry = {
+            "name": request.group_name,
+            "resources": [
+                {"name": r.name, "flavor_id": f.id, "count": r.count}
+                for r, f in zip(request.resources, option.flavors)
+            ],
+            "selected": {"node_id": site.id, "region": site.region, "availability_zone": site.az},
+        }
+        groups += [entry] * count
+    return {"allocation": {"id": allocation_id, "resource_groups": groups}}
+
+
+def refusal_body(refusal: planner.Refusal) -> dict[str, Any]:
+    return {"error": f"nothing allocated: {refusal.message}", "reasons": dict(refusal.reasons)}
+
+
+class Allocations:
+    """Allocate, show and release allocations over the extender's view of stock."""
+
+    def __init__(self, extender: Extender, store: AllocationStore) -> None:
+        self.extender = extender
+        self.store = store
+
+    def parse(self, body: bytes | Mapping[str, Any]) -> AllocationRequest:
+        inventory = self.extender.policies.current().inventory
+        return parse_allocation_request(body, inventory.flavor_ids(), inventory.volume_types.keys() or None)
+
+    def create(self, body: bytes | Mapping[str, Any], allocation_id: str | None = None) -> Allocated:
+        """Allocate every replica or nothing, under `allocation_id` (a new uuid when None). Raises
+        `AllocationRequestError` (invalid), `AllocationExists` (the id is taken: a retry never
+        allocates twice), `AllocationRefused` (does not fit), `StoreUnavailable` (no writable store)."""
+        if allocation_id is not None and not ID_PATTERN.match(allocation_id):
+            raise AllocationRequestError([("id", f"{allocation_id!r} is not an allocation id: 1 to 64 letters, digits,"
+                                                  " '.', '_' or '-', starting with a letter or digit")])
+        request = self.parse(body)
+        allocation_id = allocation_id or str(uuid.uuid4())
+        group = GROUP_PREFIX + allocation_id
+        # The extender's admission lock (held by /bind between its check and its reservation) and
+        # the store's write transaction: neither a bind nor another allocation can take the same
+        # stock between this check and the insert below.
+        with self.extender.admission, self.store.transaction() as txn:
+            if txn.exists(allocation_id):
+                raise AllocationExists(allocation_id)
+            policy, current = self.extender.view()
+            others = self.extender.placements_except(self.store)
+            snapshot = Snapshot.build(policy.inventory, (*others, *txn.placements()), previous=current)
+            plan = planner.plan(policy, snapshot, request, group)
+            if isinstance(plan, planner.Refusal):
+                raise AllocationRefused(plan)
+            result = answer(allocation_id, request, plan)
+            txn.insert(allocation_id, result, planner.placements(plan, request, allocation_id, group))
+        return Allocated(allocation_id, result)
+
+    def get(self, allocation_id: str) -> StoredAllocation | None:
+        return self.store.get(allocation_id)
+
+    def delete(self, allocation_id: str) -> bool:
+        return self.store.delete(allocation_id)

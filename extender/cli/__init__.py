@@ -1,0 +1,1 @@
+"""The `site-extender` command line."""

@@ -1,0 +1,3 @@
+from extender.cli.commands import main
+
+main()

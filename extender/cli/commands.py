@@ -1,0 +1,317 @@
+"""The `site-extender` command line: serve, check-policy, simulate, allocate, release.
+
+Exit codes (the same for every command, so scripts can trust them):
+  0  done: served; the policy is valid; some site passes; allocated; released
+  1  done, but the answer is no: no site passes (simulate); the replicas do not fit, nothing was
+     allocated (allocate); no such allocation (release)
+  2  invalid input: a bad option or argument, a file that cannot be read, an invalid policy,
+     inventory, ExtenderArgs or allocation request (every problem is printed, with file and field)
+  3  the allocation store cannot be used (the data directory is not writable)
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import yaml
+
+from extender.allocation.request import AllocationRequestError
+from extender.allocation.service import AllocationExists, AllocationRefused, Allocations, refusal_body
+from extender.allocation.store import AllocationStore, StoreUnavailable
+from extender.cli.simulate import Simulation, simulate
+from extender.config.policy import Policy, load_policy, resolve_policy_file
+from extender.config.policy_store import PolicyStore
+from extender.config.settings import Settings
+from extender.domain.inventory import load_inventory
+from extender.errors import ConfigError, PolicyError
+from extender.kube.view import StaticCluster
+from extender.protocol.service import Extender
+from extender.protocol.wire import WireError, decode_extender_args, encode
+
+EXIT_OK = 0
+EXIT_NO = 1
+EXIT_INVALID = 2
+EXIT_CONFIG_ERROR = EXIT_INVALID
+EXIT_STORE = 3
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0  done (valid, passes, allocated, released)
+  1  the answer is no (no site passes, does not fit, no such allocation)
+  2  invalid input (option, file, policy, inventory, request)
+  3  the allocation store cannot be used"""
+
+POLICY_HELP = ("Policy file, or a directory with policy.yaml (or edgecloud_policy.yaml). "
+               "Default: SITE_EXTENDER_POLICY, else CONFIG_BASE's scheduler_policy_file, else ./policy.")
+INVENTORY_HELP = "Inventory directory. Default: SITE_EXTENDER_INVENTORY, else CONFIG_BASE, else the policy's options.inventory."
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
+    click.echo(f"site-extender: {message}", err=True)
+    sys.exit(code)
+
+
+def settings() -> Settings:
+    try:
+        return Settings()
+    except ConfigError as exc:
+        fail(f"CONFIG_BASE does not load:\n{exc}")
+
+
+def policy_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    func = click.option("--inventory", "inventory", type=click.Path(path_type=Path), help=INVENTORY_HELP)(func)
+    return click.option("--policy", "-p", "policy", type=click.Path(path_type=Path), help=POLICY_HELP)(func)
+
+
+def load(policy: Path | None, inventory: Path | None) -> tuple[Path, Path | None]:
+    """The policy and inventory paths: the options, else the settings (environment, CONFIG_BASE)."""
+    if policy is None or inventory is None:
+        defaults = settings()
+        policy = policy or defaults.policy
+        inventory = inventory or (defaults.inventory if policy == defaults.policy else None)
+    return policy, inventory
+
+
+def policy_store(policy: Path, inventory: Path | None) -> PolicyStore:
+    try:
+        return PolicyStore(policy, inventory)
+    except ConfigError as exc:
+        fail(f"the policy does not load:\n{exc}")
+
+
+def read_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"cannot read {path}: {exc.strerror or exc}")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+             epilog=EXIT_CODES_HELP)
+def main() -> None:
+    """site-extender: a kube-scheduler extender that places VM pods onto sites, and the global
+    scheduler's allocation API. Settings come from SITE_EXTENDER_* variables or CONFIG_BASE."""
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+def serve() -> None:
+    """Serve the extender under gunicorn with the package's gunicorn config.
+
+    Settings come from SITE_EXTENDER_* variables (POLICY, INVENTORY, HOST, PORT, WORKERS, THREADS,
+    DATA_DIR, ...), or from the original service's conf.yaml in CONFIG_BASE (address, port,
+    scheduler_policy_file; its data files are the inventory). The policy is validated first: a bad
+    one stops here with every problem listed.
+    """
+    config = settings()
+    try:
+        load_policy(config.policy, config.inventory)
+    except ConfigError as exc:
+        fail(f"cannot start, the policy does not load:\n{exc}", EXIT_CONFIG_ERROR)
+    from gunicorn.app.wsgiapp import run
+
+    sys.argv = ["site-extender", "-c", "python:extender.ops.gunicorn_conf"]
+    run()
+
+
+# --- check-policy ------------------------------------------------------------------------------------
+
+
+def summary(policy: Policy) -> list[str]:
+    inventory = policy.inventory
+    lines = [f"policy {policy.path}: valid", f"inventory {policy.options.inventory_dir}", ""]
+    lines.append("predicates: " + ", ".join(p.name for p in policy.predicates))
+    lines.append("priorities: " + ", ".join(f"{p.plugin.name} (weight {p.weight})" for p in policy.priorities))
+    by_region: dict[str, list[str]] = {}
+    for site in inventory.sites.values():
+        by_region.setdefault(site.region, []).append(site.id if site.available else f"{site.id} ({site.status})")
+    lines += ["", f"sites: {len(inventory.sites)} in {len(by_region)} region(s)"]
+    lines += [f"  {region} ({len(ids)}): {', '.join(ids)}" for region, ids in sorted(by_region.items())]
+    flavors: dict[str, list[str]] = {}
+    for region, flavor_id in inventory.flavors:
+        flavors.setdefault(region, []).append(flavor_id)
+    lines += ["", f"flavors: {len(inventory.flavor_ids())} ({len(inventory.flavors)} by region)"]
+    lines += [f"  {region}: {', '.join(ids)}" for region, ids in sorted(flavors.items())]
+    lines += ["", f"EIP pools: {len(inventory.eip_pools)}"]
+    lines += [f"  {p.region}/{p.name}: {p.size - p.used} free of {p.size}" for p in inventory.eip_pools.values()]
+    lines += ["", f"volume pools: {len(inventory.volume_pools)}"]
+    lines += [f"  {p.region}/{p.availability_zone}/{p.name}: {p.volume_type}, {p.total_capacity_gb:g} GB"
+              f" ({p.provisioned_capacity_gb:g} provisioned)" for p in inventory.volume_pools]
+    return lines
+
+
+@main.command("check-policy", epilog=EXIT_CODES_HELP)
+@click.argument("directory", required=False, type=click.Path(path_type=Path), metavar="[DIR]")
+@click.option("--inventory", "inventory", type=click.Path(path_type=Path), help=INVENTORY_HELP)
+def check_policy(directory: Path | None, inventory: Path | None) -> None:
+    """Validate a policy and its inventory and print a summary (sites per region, flavors, pools),
+    or every problem found, each with its file and field.
+
+    DIR is a policy file or a directory holding policy.yaml or edgecloud_policy.yaml (the original
+    conf/ directory works as it is). Default: the policy `serve` would use.
+    """
+    policy_path, inventory_path = load(directory, inventory)
+    try:
+        policy = load_policy(policy_path, inventory_path)
+    except ConfigError as exc:
+        problems = list(exc.problems)
+        if isinstance(exc, PolicyError):  # the inventory was not read: read it too, to list its problems as well
+            problems += inventory_problems(policy_path, inventory_path)
+        click.echo(f"{len(problems)} problem(s):", err=True)
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(EXIT_INVALID)
+    click.echo("\n".join(summary(policy)))
+
+
+def inventory_problems(policy: Path, inventory: Path | None) -> list[str]:
+    """The problems of the inventory a policy that failed to load would have used."""
+    if inventory is None:
+        try:
+            file = resolve_policy_file(policy)
+            data = yaml.safe_load(file.read_text(encoding="utf-8"))
+            named = ((data or {}).get("options") or {}).get("inventory", ".")
+            inventory = file.parent / str(named)
+        except (ConfigError, OSError, UnicodeDecodeError, yaml.YAMLError, AttributeError):
+            return []
+    try:
+        load_inventory(inventory)
+    except ConfigError as exc:
+        return list(exc.problems)
+    return []
+
+
+# --- simulate ----------------------------------------------------------------------------------------
+
+
+def table(result: Simulation) -> list[str]:
+    headers = ["SITE", "RESULT", *result.priorities, "FINAL", "REASON"]
+    rows = []
+    for row in result.rows:
+        name = row.node if row.node == row.site else f"{row.node} ({row.site})"
+        verdict = "pass" if row.passed else ("unresolvable" if row.unresolvable else "fail")
+        scores = [f"{row.scores[p]:.1f}" if p in row.scores else "-" for p in result.priorities]
+        rows.append([name, verdict, *scores, str(row.final), row.reason])
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers) - 1)]
+    numeric = set(range(2, len(headers) - 1))
+
+    def line(cells: list[str]) -> str:
+        parts = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join([*parts, cells[-1]]).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)]
+
+
+@main.command("simulate", epilog=EXIT_CODES_HELP)
+@click.argument("args_file", type=click.Path(path_type=Path, dir_okay=False), metavar="ARGS.json")
+@policy_options
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the exact wire answers instead of the table: the /filter answer on the first line, "
+                   "the /prioritize answer on the second, byte for byte what the HTTP routes answer.")
+def simulate_command(args_file: Path, policy: Path | None, inventory: Path | None, as_json: bool) -> None:
+    """Run filter and prioritize on a saved ExtenderArgs (a kube-scheduler request body, e.g. one of
+    policy/samples/*.json or one captured from a cluster) and print, for every node: its site, pass
+    or fail, the reason, each priority's score (normalized 0..100 over the nodes that pass) and the
+    final 0..10 score.
+
+    Nothing counts as placed but what the inventory says. In cache mode (NodeNames) a node name is
+    its site id. Exit 0 when some node passes, 1 when none does.
+    """
+    policy_path, inventory_path = load(policy, inventory)
+    try:
+        args = decode_extender_args(read_file(args_file))
+    except WireError as exc:
+        fail(f"{args_file}: {exc}")
+    extender = Extender(policy_store(policy_path, inventory_path), StaticCluster())
+    result = simulate(extender, args)
+    if as_json:
+        sys.stdout.buffer.write(encode(result.filter) + b"\n" + encode(result.prioritize) + b"\n")
+        sys.stdout.flush()
+    else:
+        pod = args.Pod.metadata
+        click.echo(f"pod {pod.namespace or 'default'}/{pod.name}, policy {extender.policies.current().path}")
+        if result.note:
+            click.echo(result.note)
+        click.echo("\n".join(table(result)))
+        passed = sum(row.passed for row in result.rows)
+        click.echo(f"{passed} of {len(result.rows)} node(s) pass")
+    sys.exit(EXIT_OK if any(row.passed for row in result.rows) else EXIT_NO)
+
+
+# --- allocate / release ------------------------------------------------------------------------------
+
+
+def data_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
+                        help="Where the allocations are kept (allocations.db). Default: SITE_EXTENDER_DATA_DIR, "
+                             "else ./data. Use the server's to allocate next to it.")(func)
+
+
+def allocations(policy: Path | None, inventory: Path | None, data_dir: Path | None) -> Allocations:
+    policy_path, inventory_path = load(policy, inventory)
+    store = AllocationStore(data_dir or settings().data_dir)
+    return Allocations(Extender(policy_store(policy_path, inventory_path), StaticCluster(), sources=(store,)), store)
+
+
+def print_json(value: Any) -> None:
+    click.echo(json.dumps(value, separators=(",", ":")))
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("request_file", type=click.Path(path_type=Path, dir_okay=False), metavar="REQUEST.json")
+@click.option("--id", "allocation_id", help="The allocation's id (default: a new uuid). An id that exists"
+              " already allocates nothing (exit 1): a retried command never allocates twice.")
+@policy_options
+@data_dir_option
+def allocate(request_file: Path, allocation_id: str | None, policy: Path | None, inventory: Path | None,
+             data_dir: Path | None) -> None:
+    """Allocate what REQUEST.json asks (the body of POST /v1/allocations) and print the answer the
+    API gives (201). All or nothing: when the replicas do not fit, nothing is kept and each site's
+    reason is printed (exit 1).
+
+    The allocation is kept in the data directory like the server's: a server using the same one
+    counts it (SQLite locks make the two take turns; no stock is taken twice). The command counts
+    the inventory and the allocations, not the pods of a cluster: next to a server that watches a
+    cluster, use its API (POST /v1/allocations) instead.
+    """
+    service = allocations(policy, inventory, data_dir)
+    body = read_file(request_file)
+    try:
+        allocated = service.create(body, allocation_id)
+    except AllocationRequestError as exc:
+        click.echo(f"site-extender: {request_file}: invalid allocation request:", err=True)
+        for path, message in exc.problems:
+            click.echo(f"  {path or '(body)'}: {message}", err=True)
+        sys.exit(EXIT_INVALID)
+    except AllocationRefused as exc:
+        print_json(refusal_body(exc.refusal))
+        fail(f"nothing allocated: {exc.refusal.message}", EXIT_NO)
+    except AllocationExists as exc:
+        fail(str(exc), EXIT_NO)
+    except StoreUnavailable as exc:
+        fail(str(exc), EXIT_STORE)
+    print_json(allocated.answer)
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("allocation_id")
+@data_dir_option
+def release(allocation_id: str, data_dir: Path | None) -> None:
+    """Release an allocation (DELETE /v1/allocations/ID): its stock is free again. Exit 1 when there
+    is no allocation by that id."""
+    store = AllocationStore(data_dir or settings().data_dir)
+    try:
+        released = store.delete(allocation_id)
+    except StoreUnavailable as exc:
+        fail(str(exc), EXIT_STORE)
+    if not released:
+        fail(f"no allocation {allocation_id} in {store.path}", EXIT_NO)
+    click.echo(f"released {allocation_id}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,259 @@
+"""Capacity arithmetic shared by predicates and priorities (cf. kube-scheduler's plugins/helper).
+
+Two kinds of pure functions:
+- `index_inventory` precomputes everything the inventory alone decides (per site and resource type:
+  free vCPU and RAM of the hosts serving it; per zone and volume type: the volume ceiling). It runs
+  once per inventory, never per request.
+- small arithmetic on those numbers and the placements (`flavor_stock`, `eip_stock`,
+  `volume_stock`, `free_share`), guarded against zero capacity.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from extender.domain.model import EMPTY_MAP, EipPool, Flavor, Host, Inventory, Site, VolumePool
+from extender.engine.sitetable import SiteTable, build_site_table
+
+ANY_TYPE = ""
+"""The resource type of a flavor that names none: every host of the site serves it."""
+
+
+# --- Compute: flavors on hosts ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HostCapacity:
+    """What the hosts of one site that serve one resource type offer, by the inventory alone."""
+
+    hosts: int = 0
+    cpu_total: float = 0.0
+    """Σ total_vcpus × cpu_allocation_ratio."""
+    cpu_free: float = 0.0
+    """cpu_total − Σ used_vcpus."""
+    mem_total: float = 0.0
+    mem_free: float = 0.0
+    """Σ total_mem − Σ used_mem."""
+    max_count: int | None = None
+    """Σ of the hosts' max_count; None when some host is unbounded."""
+
+
+NO_HOSTS = HostCapacity()
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    """What the placements take from one pool of hosts."""
+
+    count: int = 0
+    vcpus: int = 0
+    ram: int = 0
+
+
+NOTHING_PLACED = Placed()
+
+
+@dataclass(frozen=True, slots=True)
+class FlavorStock:
+    """How many VMs of one flavor a site can still take."""
+
+    stock: int
+    """What the inventory alone allows (hosts' free vCPU and RAM, capped by max_count)."""
+    placed: int
+    """VMs already placed on the hosts that serve this flavor's resource type."""
+    left: int
+    """What is left after the placements (never below 0)."""
+
+
+def serves(host: Host, resource_type: str) -> bool:
+    """A host serves a resource type when it lists it; every host serves `ANY_TYPE`."""
+    return resource_type == ANY_TYPE or resource_type in host.resource_types
+
+
+def host_capacity(hosts: tuple[Host, ...] | list[Host]) -> HostCapacity:
+    """Sum the hosts' capacity: vCPU × allocation ratio, memory, and their max_count."""
+    if not hosts:
+        return NO_HOSTS
+    counts = [h.max_count for h in hosts]
+    cpu_total = sum(h.total_vcpus * h.cpu_allocation_ratio for h in hosts)
+    mem_total = sum(h.total_mem for h in hosts)
+    return HostCapacity(
+        hosts=len(hosts),
+        cpu_total=cpu_total,
+        cpu_free=cpu_total - sum(h.used_vcpus for h in hosts),
+        mem_total=mem_total,
+        mem_free=mem_total - sum(h.used_mem for h in hosts),
+        max_count=None if any(c is None for c in counts) else sum(c for c in counts if c is not None),
+    )
+
+
+def _fit(cpu_free: float, mem_free: float, flavor: Flavor) -> int:
+    return max(0, math.floor(min(cpu_free / flavor.vcpus, mem_free / flavor.ram)))
+
+
+def flavor_stock(capacity: HostCapacity, placed: Placed, flavor: Flavor,
+                 site_max_count: int | None = None, site_vms: int = 0) -> FlavorStock:
+    """Stock = min((Σ total_vcpus × ratio − Σ used_vcpus) / vcpus, (Σ total_mem − Σ used_mem) / ram)
+    over the hosts serving the flavor. What is placed there is taken off in vCPU and RAM (a VM of
+    another flavor uses the same cores), then the hosts' and the site's max_count cap the count."""
+    stock = _fit(capacity.cpu_free, capacity.mem_free, flavor)
+    left = _fit(capacity.cpu_free - placed.vcpus, capacity.mem_free - placed.ram, flavor)
+    if capacity.max_count is not None:
+        stock = min(stock, capacity.max_count)
+        left = min(left, max(0, capacity.max_count - placed.count))
+    if site_max_count is not None:
+        stock = min(stock, site_max_count)
+        left = min(left, max(0, site_max_count - site_vms))
+    return FlavorStock(stock=stock, placed=placed.count, left=left)
+
+
+# --- Volumes ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeCapacity:
+    """The GB a zone's pools of one volume type can still provision, by the inventory alone."""
+
+    pools: int
+    capacity_gb: float
+
+
+def pool_ceiling(pool: VolumePool) -> float:
+    """GB a Cinder pool can still provision (see `extender.predicates.volume` for the why):
+    thin pools (thin_provisioning_support and ratio >= 1): total × (1 − reserved%) × ratio − provisioned;
+    thick pools: total × (1 − reserved%) − provisioned (over-subscription does not apply)."""
+    ratio = pool.max_over_subscription_ratio
+    if not pool.thin_provisioning_support or ratio < 1:
+        ratio = 1.0
+    usable = pool.total_capacity_gb * (1 - pool.reserved_percentage / 100)
+    return usable * ratio - pool.provisioned_capacity_gb
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeStock:
+    capacity_gb: float
+    placed_gb: int
+    left_gb: float
+
+
+def volume_stock(capacity: VolumeCapacity, placed_gb: int) -> VolumeStock:
+    return VolumeStock(capacity.capacity_gb, placed_gb, capacity.capacity_gb - placed_gb)
+
+
+# --- EIPs ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EipStock:
+    size: int
+    used: int
+    placed: int
+
+    @property
+    def free(self) -> int:
+        """What the inventory alone leaves free."""
+        return self.size - self.used
+
+    @property
+    def left(self) -> int:
+        return self.size - self.used - self.placed
+
+
+def eip_stock(pool: EipPool, placed: int) -> EipStock:
+    return EipStock(size=pool.size, used=pool.used, placed=placed)
+
+
+# --- The index of an inventory ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SiteIndex:
+    """Per site: the host capacity per resource type, and which resource types share a host."""
+
+    capacity: Mapping[str, HostCapacity]
+    """By resource type (`ANY_TYPE`: all hosts)."""
+    overlaps: Mapping[str, frozenset[str]]
+    """By resource type T: the resource types whose hosts include some host serving T. A VM of
+    type T is taken off all of them (it may sit on any host serving T); unknown types: all."""
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryIndex:
+    """Everything the inventory alone decides, computed once per inventory."""
+
+    sites: Mapping[str, SiteIndex] = field(default_factory=lambda: EMPTY_MAP)
+    volumes: Mapping[tuple[str, str, str], VolumeCapacity] = field(default_factory=lambda: EMPTY_MAP)
+    """By (region, availability zone, volume type)."""
+    unavailable: frozenset[str] = frozenset()
+    """Ids of the sites whose status takes nothing (`Site.available` is false)."""
+    with_attributes: frozenset[str] = frozenset()
+    """Ids of the sites that carry any site attribute."""
+    by_zone: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: EMPTY_MAP)
+    """Site ids by the inventory's (region, availability zone)."""
+    by_eip_pool: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: EMPTY_MAP)
+    """Site ids by the EIP pool they draw from: (region, eip_type_name)."""
+    table: SiteTable = field(default_factory=SiteTable, compare=False)
+    """The sites as columns, for the fast path (derived from the same inventory as the rest: not compared)."""
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
+    """What plugins work out from the inventory alone (`Snapshot.inventory_derived`)."""
+
+    def capacity(self, site_id: str, resource_type: str) -> HostCapacity:
+        site = self.sites.get(site_id)
+        return site.capacity.get(resource_type, NO_HOSTS) if site else NO_HOSTS
+
+
+def resource_types(inventory: Inventory) -> frozenset[str]:
+    """Every resource type a flavor or a host names, plus `ANY_TYPE`."""
+    types = {f.resource_type for f in inventory.flavors.values()}
+    types.update(t for s in inventory.sites.values() for h in s.hosts for t in h.resource_types)
+    return frozenset(types | {ANY_TYPE})
+
+
+def index_site(site: Site, types: frozenset[str]) -> SiteIndex:
+    serving = {t: frozenset(i for i, h in enumerate(site.hosts) if serves(h, t)) for t in types}
+    capacity = {t: host_capacity([site.hosts[i] for i in hosts]) for t, hosts in serving.items()}
+    overlaps = {t: frozenset(r for r, others in serving.items() if hosts & others) for t, hosts in serving.items()}
+    return SiteIndex(capacity=MappingProxyType(capacity), overlaps=MappingProxyType(overlaps))
+
+
+def index_inventory(inventory: Inventory) -> InventoryIndex:
+    types = resource_types(inventory)
+    sites = {site_id: index_site(site, types) for site_id, site in inventory.sites.items()}
+    volumes: dict[tuple[str, str, str], VolumeCapacity] = {}
+    for pool in inventory.volume_pools:
+        key = (pool.region, pool.availability_zone, pool.volume_type)
+        known = volumes.get(key, VolumeCapacity(0, 0.0))
+        volumes[key] = VolumeCapacity(known.pools + 1, known.capacity_gb + pool_ceiling(pool))
+    by_zone: dict[tuple[str, str], set[str]] = {}
+    by_eip_pool: dict[tuple[str, str], set[str]] = {}
+    for site in inventory.sites.values():
+        by_zone.setdefault((site.region, site.az), set()).add(site.id)
+        by_eip_pool.setdefault((site.region, site.eip_type_name), set()).add(site.id)
+    return InventoryIndex(
+        sites=MappingProxyType(sites),
+        volumes=MappingProxyType(volumes),
+        unavailable=frozenset(s.id for s in inventory.sites.values() if not s.available),
+        with_attributes=frozenset(s.id for s in inventory.sites.values() if s.attributes),
+        by_zone=MappingProxyType({k: frozenset(v) for k, v in by_zone.items()}),
+        by_eip_pool=MappingProxyType({k: frozenset(v) for k, v in by_eip_pool.items()}),
+        table=build_site_table(inventory),
+    )
+
+
+# --- Shares -------------------------------------------------------------------------------------------
+
+
+def free_share(free: float, total: float) -> float:
+    """Free fraction in 0..1; 0 when there is no capacity at all."""
+    if total <= 0:
+        return 0.0
+    return min(1.0, max(0.0, free / total))
+
+
+def number(value: float) -> str:
+    """A quantity for a human reason: `12`, `1.5`, never `12.0` or `1.50000001`."""
+    rounded = round(value, 1)
+    return str(int(rounded)) if rounded == int(rounded) else f"{rounded:.1f}"

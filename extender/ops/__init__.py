@@ -1,0 +1,1 @@
+"""Running it: gunicorn, TLS, request limits, metrics, logs, decision logging."""

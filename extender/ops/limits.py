@@ -1,0 +1,127 @@
+"""Request limits on the protocol routes: only `POST` with `application/json`, a bounded body read
+within a deadline, and every refusal answered with a JSON message that says what to change.
+
+kube-scheduler always sends `POST <urlPrefix>/<verb>` with `Content-Type: application/json`: anything
+else is not the scheduler, and is refused before the body is read.
+"""
+
+from __future__ import annotations
+
+import io
+import socket
+from typing import IO
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import ClientDisconnected, MethodNotAllowed, RequestEntityTooLarge
+
+from extender.config.settings import env
+
+PROTOCOL_PATHS = frozenset({"/filter", "/prioritize", "/bind", "/preempt"})
+JSON = "application/json"
+DEFAULT_READ_TIMEOUT = 5.0
+"""Seconds a client gets to send its whole body (also the socket timeout while answering): half the
+scheduler's default httpTimeout. A client that stalls mid-body would otherwise hold a thread forever."""
+
+MESSAGE_TOO_LARGE = ("request body exceeds the limit of {limit} bytes "
+                     "(SITE_EXTENDER_MAX_BODY_BYTES; use nodeCacheCapable: true to send node names only)")
+MESSAGE_METHOD = "method {method} is not allowed on {path}: the extender verbs take POST with Content-Type application/json"
+MESSAGE_MEDIA = "Content-Type must be application/json on {path}, got {got}"
+MESSAGE_TIMEOUT = "request body not received within {seconds:g}s"
+MESSAGE_INCOMPLETE = "request body incomplete: the connection ended before Content-Length bytes arrived"
+
+
+def read_timeout() -> float:
+    return float(env("READ_TIMEOUT", str(DEFAULT_READ_TIMEOUT)) or DEFAULT_READ_TIMEOUT)
+
+
+def init_app(app: Flask) -> None:
+    """Register the checks and the error answers on `app` (uses `MAX_CONTENT_LENGTH`)."""
+    timeout = read_timeout()
+
+    @app.before_request
+    def check_protocol_request() -> tuple[Response, int] | None:
+        if request.path not in PROTOCOL_PATHS or request.method != "POST":
+            return None
+        if request.mimetype != JSON:
+            return _refuse(415, MESSAGE_MEDIA.format(path=request.path, got=request.content_type or "none"))
+        sock = request.environ.get("gunicorn.socket")
+        if isinstance(sock, socket.socket) and timeout > 0:
+            # Bounds the body read and the answer write of this request; gunicorn resets the
+            # socket's mode when the connection goes back to keep-alive.
+            sock.settimeout(timeout)
+        try:
+            if request.content_length is None:
+                _buffer_unsized_body(app.config["MAX_CONTENT_LENGTH"])
+            body = request.get_data(cache=True)
+        except TimeoutError:
+            return _refuse(408, MESSAGE_TIMEOUT.format(seconds=timeout))
+        except ClientDisconnected as exc:  # werkzeug's stream turns a socket error into this
+            if isinstance(exc.__context__, TimeoutError):
+                return _refuse(408, MESSAGE_TIMEOUT.format(seconds=timeout))
+            return _refuse(400, MESSAGE_INCOMPLETE)
+        if request.content_length is not None and len(body) < request.content_length:
+            return _refuse(400, MESSAGE_INCOMPLETE)
+        return None
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(exc: RequestEntityTooLarge) -> tuple[Response, int]:
+        # gunicorn discards the unread rest of the body before it reads the next request.
+        return _refuse(413, MESSAGE_TOO_LARGE.format(limit=app.config["MAX_CONTENT_LENGTH"]))
+
+    @app.errorhandler(MethodNotAllowed)
+    def method_not_allowed(exc: MethodNotAllowed) -> tuple[Response, int]:
+        if request.path in PROTOCOL_PATHS:
+            message = MESSAGE_METHOD.format(method=request.method, path=request.path)
+        else:
+            message = f"method {request.method} is not allowed on {request.path}"
+        response, status = _refuse(405, message)
+        response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
+        return response, status
+
+
+def bound_connection_reads(timeout: float | None = None) -> None:
+    """In a gunicorn gthread worker: put a deadline on reading each request's headers.
+
+    gthread hands a connection to a thread once it is readable and then reads the request line and
+    headers from a blocking socket without a timeout: a few clients that send half a request hold
+    every thread. After gunicorn readies the connection for a request (`TConn.init`, called for
+    each one), the socket gets `timeout`; the body read is bounded by `init_app` again."""
+    from gunicorn.workers import gthread
+
+    deadline = read_timeout() if timeout is None else timeout
+    original = gthread.TConn.init
+    if deadline <= 0 or getattr(original, "site_extender_bounded", False):
+        return
+
+    def init(self: gthread.TConn) -> None:
+        original(self)
+        self.sock.settimeout(deadline)
+
+    init.site_extender_bounded = True  # type: ignore[attr-defined]
+    gthread.TConn.init = init  # type: ignore[method-assign]
+
+
+def _buffer_unsized_body(limit: int | None) -> None:
+    """Read a body without Content-Length (chunked) up to `limit`, or refuse it with 413.
+
+    werkzeug caps such a stream at the limit but hands back the first `limit` bytes without an
+    error: the body would be judged truncated (400) instead of too large."""
+    environ = request.environ
+    stream: IO[bytes] = environ["wsgi.input"]
+    if not environ.get("wsgi.input_terminated"):
+        return  # werkzeug then reads nothing at all: an empty body, answered 400
+    chunks, size = [], 0
+    while chunk := stream.read(65536):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RequestEntityTooLarge()
+        chunks.append(chunk)
+    data = b"".join(chunks)
+    environ["wsgi.input"] = io.BytesIO(data)
+    environ["CONTENT_LENGTH"] = str(len(data))
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+    request.__dict__.pop("content_length", None)  # a cached property, read above
+
+
+def _refuse(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(error=message), status
