@@ -1,7 +1,7 @@
 """gunicorn settings of the extender, overridable from the environment (`SITE_EXTENDER_*`).
 
 One worker process with threads: the reservations and the node/pod cache live in that process, so
-every request sees the same state (see README, "State and workers").
+every request sees the same state (docs/architecture.md, "Where the state lives").
 """
 
 from __future__ import annotations

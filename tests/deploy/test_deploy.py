@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -602,14 +603,34 @@ def test_legacy_flags_select_the_policy_the_profile_and_the_lease(objects, legac
     assert not find(legacy_objects, "ConfigMap", "site-scheduler-config"), "the v1 configuration is not shipped there"
 
 
-# --- README --------------------------------------------------------------------------------------
+# --- docs/deploy.md ------------------------------------------------------------------------------
 
-def test_readme_deploy_section_names_files_that_exist() -> None:
-    readme = (REPO / "README.md").read_text()
-    assert "## Deploy to a cluster" in readme
-    section = readme.split("## Deploy to a cluster", 1)[1].split("\n## ", 1)[0]
-    for token in section.replace("`", " ").split():
+DEPLOY_DOC = REPO / "docs" / "deploy.md"
+
+
+def test_deploy_doc_names_files_that_exist() -> None:
+    text = DEPLOY_DOC.read_text()
+    for token in text.replace("`", " ").split():
         if token.startswith("deploy/") and not token.endswith(":"):
             assert (REPO / token.rstrip(".,)")).exists(), token
     for needle in ("kubectl apply -k deploy/", "kubectl get pod", "FailedScheduling", "docker build"):
-        assert needle in section
+        assert needle in text
+    assert "kustomize edit" not in text, "the doc must work with kubectl alone"
+
+
+def test_deploy_doc_overlay_sets_both_images(tmp_path: Path) -> None:
+    """The overlay the doc shows, built on the repository's deploy/, runs the images it names."""
+    text = DEPLOY_DOC.read_text()
+    overlay = text.split("# my-site-scheduler/kustomization.yaml\n", 1)[1].split("```", 1)[0]
+    directory = tmp_path / "my-site-scheduler"
+    directory.mkdir()
+    # kustomize takes relative paths only: the same overlay, from its temporary directory
+    (directory / "kustomization.yaml").write_text(overlay.replace("../deploy", os.path.relpath(DEPLOY, directory)))
+
+    spec = pod_spec(render(directory))
+
+    assert container(spec, SCHEDULER_CONTAINER)["image"] == "registry.k8s.io/kube-scheduler:v1.35.4"
+    assert container(spec, EXTENDER_CONTAINER)["image"] == "registry.example.com/site-extender:0.1.0"
+    for command in ("set image deployment/site-scheduler kube-scheduler=", "set image deployment/site-scheduler site-extender="):
+        assert command in text
+    assert f"{SCHEDULER_CONTAINER}=" in text and f"{EXTENDER_CONTAINER}=" in text

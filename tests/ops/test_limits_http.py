@@ -264,8 +264,8 @@ def test_sigterm_during_a_request_still_answers_it(tmp_path: Path) -> None:
             socket.create_connection(("127.0.0.1", _port(served)), timeout=2).close()
 
 
-def test_readme_shows_the_refusals_as_the_server_gives_them(server: Served) -> None:
-    readme = (REPO / "README.md").read_text()
+def test_docs_show_the_refusals_as_the_server_gives_them(server: Served) -> None:
+    readme = (REPO / "docs" / "operations.md").read_text()
     get = server.http.request("GET", server.url + "/filter", retries=False)
     text = server.post("/filter", FILTER_BODY, content_type="text/plain")
 

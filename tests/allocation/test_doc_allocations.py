@@ -1,5 +1,5 @@
-"""The README's "Allocation API" and "Command line" sections: every curl and `site-extender` example,
-run in order against a fresh server and data directory, gives exactly what it shows."""
+"""docs/allocation-api.md and docs/cli.md: every curl and `site-extender` example, run in order against a
+fresh server and data directory, gives exactly what it shows."""
 
 from __future__ import annotations
 
@@ -20,12 +20,6 @@ CURL = re.compile(r"```sh\n(curl [^\n]*)\n```\n```(?:json)?\n(.*?)\n```", re.S)
 CONSOLE = re.compile(r"```console\n(.*?)\n```", re.S)
 
 
-def section(text: str, title: str) -> str:
-    start = text.index(f"\n## {title}")
-    end = text.find("\n## ", start + 1)
-    return text[start:end]
-
-
 def console_examples(text: str) -> list[tuple[str, str]]:
     """(command, output) pairs of the console blocks: a `$ ` line, then its output."""
     found = []
@@ -36,11 +30,10 @@ def console_examples(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def test_readme_allocation_and_cli_examples(tmp_path: Path) -> None:
-    readme = (REPO / "README.md").read_text()
-    curls = CURL.findall(section(readme, "Allocation API"))
-    consoles = console_examples(section(readme, "Command line"))
-    assert len(curls) >= 4 and len(consoles) >= 4, "the README lost its allocation or command line examples"
+def test_doc_allocation_and_cli_examples(tmp_path: Path) -> None:
+    curls = CURL.findall((REPO / "docs" / "allocation-api.md").read_text())
+    consoles = console_examples((REPO / "docs" / "cli.md").read_text())
+    assert len(curls) >= 4 and len(consoles) >= 4, "docs/allocation-api.md or docs/cli.md lost its examples"
 
     data = tmp_path / "data"
     env = {"SITE_EXTENDER_DATA_DIR": str(data)}
