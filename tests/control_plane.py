@@ -61,6 +61,7 @@ class ControlPlane:
     kubeconfig: Path
     admin_token: str
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    _crds_installed: bool = False
 
     def api_client(self, kubeconfig: Path | None = None):
         """An official-client ApiClient for `kubeconfig` (default: the admin's)."""
@@ -103,6 +104,32 @@ class ControlPlane:
 
     def log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text(errors="replace")
+
+    def kubectl(self, *args: str, kubeconfig: Path | None = None, check: bool = True,
+                input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Run kubectl (from PATH) against this control plane, as a user would."""
+        import shutil
+
+        path = shutil.which("kubectl")
+        if path is None:
+            import pytest
+
+            pytest.skip("kubectl is not installed")
+        result = subprocess.run([path, f"--kubeconfig={kubeconfig or self.kubeconfig}", *args], capture_output=True,
+                                text=True, timeout=60, input=input)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result
+
+    def install_crds(self) -> None:
+        """deploy/crds applied (server-side, as `kubectl apply -k`), and established. Idempotent."""
+        if self._crds_installed:
+            return
+        self.kubectl("apply", "--server-side", "-k", str(REPO / "deploy" / "crds"))
+        names = [f"crd/{doc['metadata']['name']}" for file in sorted((REPO / "deploy" / "crds").glob("*.yaml"))
+                 for doc in yaml.safe_load_all(file.read_text()) if doc and doc.get("kind") == "CustomResourceDefinition"]
+        self.kubectl("wait", "--for=condition=Established", "--timeout=30s", *names)
+        self._crds_installed = True
 
 
 def _kubeconfig(url: str, ca: Path, token: str, user: str) -> dict:

@@ -146,7 +146,7 @@ def test_every_base_manifest_is_part_of_the_kustomization() -> None:
 
 
 def test_objects_live_in_the_namespace_except_the_kube_system_binding(objects) -> None:
-    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
     placed = {(o["kind"], o["metadata"]["name"]): o["metadata"].get("namespace") for o in objects}
     expected = {key: (None if key[0] in cluster_scoped else NAMESPACE) for key in placed}
     expected[("RoleBinding", "site-scheduler:extension-apiserver-authentication-reader")] = "kube-system"
