@@ -39,8 +39,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if problem:
         log.error("allocation API unavailable until fixed: %s; set SITE_EXTENDER_DATA_DIR to a writable directory",
                   problem)
-    extender = _extender(policies, settings, app.config["CLUSTER"], sources=(store,))
+    extender, cluster_mode = _extender(policies, settings, app.config["CLUSTER"], sources=(store,))
     app.extensions[EXTENSION_KEY] = extender
+    _log_start(policies, cluster_mode)
 
     from extender.allocation import routes as allocation_routes
     from extender.protocol import routes
@@ -54,12 +55,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | None,
-              sources: tuple[PlacementSource, ...]) -> Extender:
+              sources: tuple[PlacementSource, ...]) -> tuple[Extender, str]:
     """The service over `cluster` when given (tests), else over the cluster that `SITE_EXTENDER_KUBE`
     selects: the watch cache, reservations and the binder; or over the inventory alone when there is
-    no cluster (said at start-up)."""
+    no cluster (said at start-up). With it, the cluster mode as the start-up log names it."""
     if cluster is not None:
-        return Extender(policies, cluster, sources=sources)
+        return Extender(policies, cluster, sources=sources), "given"
     from extender.kube import config
 
     target = config.choose(settings.kube, os.environ)
@@ -67,7 +68,7 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
         log.warning("no cluster configured: serving from the inventory alone, nothing counts as placed "
                     "but allocations, /bind answers an error (SITE_EXTENDER_KUBE=%s, no in-cluster service "
                     "account, no kubeconfig)", settings.kube)
-        return Extender(policies, StaticCluster(), sources=sources)
+        return Extender(policies, StaticCluster(), sources=sources), target.mode
 
     from kubernetes.client import CoreV1Api
 
@@ -82,7 +83,20 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
     cache.start()
     log.info("watching nodes and pods through %s; /readyz answers 503 until the first full list",
              target.describe())
-    return extender
+    return extender, target.mode
+
+
+def _log_start(policies: PolicyStore, cluster_mode: str) -> None:
+    """One line that says what this process serves, so the first lines of a log answer "what was loaded"."""
+    policy = policies.current()
+    inventory = policy.inventory
+    regions = {site.region for site in inventory.sites.values()}
+    log.info("serving policy %s with inventory %s: %d sites in %d regions, cluster mode %s",
+             policy.path, policy.options.inventory_dir, len(inventory.sites), len(regions), cluster_mode,
+             extra={"policy": str(policy.path), "inventory": str(policy.options.inventory_dir),
+                    "sites": len(inventory.sites), "regions": len(regions), "cluster_mode": cluster_mode,
+                    "predicates": [p.name for p in policy.predicates],
+                    "priorities": [p.plugin.name for p in policy.priorities]})
 
 
 def _harden(app: Flask, service: Extender) -> None:

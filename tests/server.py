@@ -49,10 +49,11 @@ class Served:
 @contextmanager
 def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str = "/healthz",
           timeout: float = 20.0, wrap: Sequence[str] = (),
-          ssl_context: ssl.SSLContext | None = None) -> Iterator[Served]:
+          ssl_context: ssl.SSLContext | None = None, via_cli: bool = False) -> Iterator[Served]:
     """Start `gunicorn -c python:extender.ops.gunicorn_conf` with `env` on top of the defaults; `wrap`
     is a command that runs it (e.g. in a mount namespace). With `ssl_context` (the client's side),
-    the server is asked over HTTPS."""
+    the server is asked over HTTPS. `via_cli` starts it as `site-extender serve --host --port` instead,
+    with the address given as options, not in the environment."""
     port = free_port()
     log_path = tmp_path / f"gunicorn-{port}.log"
     full_env = {
@@ -63,9 +64,13 @@ def serve(tmp_path: Path, env: Mapping[str, str] | None = None, ready_path: str 
         "SITE_EXTENDER_KUBE": "none",
         **(env or {}),
     }
+    command = [sys.executable, "-m", "gunicorn", "-c", "python:extender.ops.gunicorn_conf"]
+    if via_cli:
+        del full_env["SITE_EXTENDER_HOST"], full_env["SITE_EXTENDER_PORT"]
+        command = [sys.executable, "-m", "extender.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [*wrap, sys.executable, "-m", "gunicorn", "-c", "python:extender.ops.gunicorn_conf"],
+            [*wrap, *command],
             cwd=REPO, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
     http = urllib3.PoolManager(timeout=urllib3.Timeout(total=10), ssl_context=ssl_context)

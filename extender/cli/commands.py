@@ -12,6 +12,7 @@ Exit codes (the same for every command, so scripts can trust them):
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -93,20 +94,31 @@ def read_file(path: Path) -> bytes:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
              epilog=EXIT_CODES_HELP)
+@click.version_option(package_name="site-extender", prog_name="site-extender", message="%(prog)s %(version)s")
 def main() -> None:
     """site-extender: a kube-scheduler extender that places VM pods onto sites, and the global
     scheduler's allocation API. Settings come from SITE_EXTENDER_* variables or CONFIG_BASE."""
 
 
 @main.command(epilog=EXIT_CODES_HELP)
-def serve() -> None:
+@click.option("--host", help="Address to listen on (SITE_EXTENDER_HOST; default 0.0.0.0, or CONFIG_BASE's address).")
+@click.option("--port", type=click.IntRange(1, 65535),
+              help="Port to listen on (SITE_EXTENDER_PORT; default 8888, or CONFIG_BASE's port).")
+def serve(host: str | None, port: int | None) -> None:
     """Serve the extender under gunicorn with the package's gunicorn config.
 
     Settings come from SITE_EXTENDER_* variables (POLICY, INVENTORY, HOST, PORT, WORKERS, THREADS,
     DATA_DIR, ...), or from the original service's conf.yaml in CONFIG_BASE (address, port,
-    scheduler_policy_file; its data files are the inventory). The policy is validated first: a bad
-    one stops here with every problem listed.
+    scheduler_policy_file; its data files are the inventory); --host and --port win over both.
+    The policy is validated first: a bad one stops here with every problem listed.
     """
+    # gunicorn's config module reads the address from the environment (extender.config.settings.listen)
+    if host is not None:
+        if not host.strip():
+            fail("--host: must not be empty (0.0.0.0 listens on every address)")
+        os.environ["SITE_EXTENDER_HOST"] = host
+    if port is not None:
+        os.environ["SITE_EXTENDER_PORT"] = str(port)
     config = settings()
     try:
         load_policy(config.policy, config.inventory)
