@@ -44,7 +44,18 @@ class ObjectMeta(Struct, frozen=True):
     ownerReferences: list[OwnerReference] | None = None
 
 
+class ResourceRequirements(Struct, frozen=True):
+    requests: dict[str, Any] | None = None
+    limits: dict[str, Any] | None = None
+
+
+class Container(Struct, frozen=True):
+    resources: ResourceRequirements | None = None
+
+
 class PodSpec(Struct, frozen=True):
+    containers: list[Container] | None = None
+    initContainers: list[Container] | None = None
     nodeName: str = ""
     schedulerName: str = ""
     priority: Int32 | None = None
