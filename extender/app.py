@@ -44,11 +44,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _log_start(policies, cluster_mode)
 
     from extender.allocation import routes as allocation_routes
-    from extender.protocol import routes
+    from extender.protocol import routes, sites
 
     app.extensions[allocation_routes.EXTENSION_KEY] = Allocations(extender, store)
     app.register_blueprint(routes.bp)
     app.register_blueprint(allocation_routes.bp)
+    app.register_blueprint(sites.bp)
     routes.register_error_handlers(app)
     _harden(app, extender)
     return app
@@ -104,6 +105,11 @@ def _harden(app: Flask, service: Extender) -> None:
     metrics time every request, the certificate check runs before anything reads the body."""
     from extender.ops import limits, metrics, observe, tls
 
-    observe.instrument(service, metrics.init_app(app, service.cluster, service.policies))
+    from extender.engine.stock import left_by_site_and_flavor
+
+    def stock_left():  # type: ignore[no-untyped-def]
+        return left_by_site_and_flavor(service.view()[1])
+
+    observe.instrument(service, metrics.init_app(app, service.cluster, service.policies, stock_left))
     tls.init_app(app)
     limits.init_app(app)

@@ -325,5 +325,109 @@ def release(allocation_id: str, data_dir: Path | None) -> None:
     click.echo(f"released {allocation_id}")
 
 
+# --- stock -------------------------------------------------------------------------------------------
+
+
+def stock_table(sites: list[dict[str, Any]]) -> list[str]:
+    """One row per site and flavor; the site's own columns on its first row only."""
+    headers = ["SITE", "STATUS", "REGION/ZONE", "FLAVOR", "TOTAL", "PLACED", "LEFT", "EIP LEFT", "VMS"]
+    rows = []
+    for site in sites:
+        eip = site["eip"]
+        first = [site["id"], site["status"], f"{site['region']}/{site['availability_zone']}"]
+        own = [str(eip["left"]) if eip else "-", str(site["placed"]["vms"])]
+        for i, flavor in enumerate(site["flavors"] or [{"flavor": "-", "total": "-", "placed": "-", "left": "-"}]):
+            counts = [str(flavor["total"]), str(flavor["placed"]), str(flavor["left"])]
+            rows.append([*(first if i == 0 else ["", "", ""]), flavor["flavor"], *counts, *(own if i == 0 else ["", ""])])
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+    numeric = {4, 5, 6, 7, 8}
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)]
+
+
+def placements_table(site: dict[str, Any]) -> list[str]:
+    placed = site.get("placements") or []
+    if not placed:
+        return ["nothing placed"]
+    rows = [["KIND", "NAME", "FLAVOR", "EIP", "STORAGE"]]
+    for p in placed:
+        storage = ", ".join(f"{t} {gb} GB" for t, gb in p["storage"].items()) or "-"
+        rows.append([p["kind"], p["name"] or p["key"], p["flavor"], "yes" if p["need_eip"] else "no", storage])
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    return ["  ".join([*(c.ljust(w) for c, w in zip(r, widths)), r[4]]).rstrip() for r in rows]
+
+
+OUTPUT_FORMATS = ("table", "json", "yaml")
+
+
+def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
+                        help="table for people; json is exactly the HTTP answer; yaml the same as YAML.")(func)
+
+
+def server_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--server", metavar="URL",
+                        help="Ask a running extender (e.g. http://localhost:8888), so that what it has placed "
+                             "counts. Default: work it out here from the policy, inventory and allocations.")(func)
+
+
+def remote_json(server: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+    from extender.cli.remote import RemoteError, call
+
+    try:
+        return call(server, path, body)
+    except RemoteError as exc:
+        fail(str(exc))
+
+
+def emit(value: Any, output: str, table_lines: Callable[[], list[str]]) -> None:
+    if output == "json":
+        click.echo(json.dumps(value, separators=(",", ":")))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(value, sort_keys=False, allow_unicode=True), nl=False)
+    else:
+        click.echo("\n".join(table_lines()))
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("site_id", required=False, metavar="[SITE]")
+@server_option
+@output_option
+@policy_options
+@data_dir_option
+def stock(site_id: str | None, server: str | None, output: str, policy: Path | None, inventory: Path | None,
+          data_dir: Path | None) -> None:
+    """Show what each site has left: per flavor the stock (TOTAL), what is placed on the hosts serving
+    it (PLACED) and what is LEFT, as the Flavor predicate counts it; the EIP pool's left; the VMs placed.
+    With SITE: that site, its volume pools and everything placed there (GET /v1/sites/SITE).
+
+    Without --server nothing counts as placed but the inventory and the allocations in the data
+    directory. Exit 1 when SITE is not in the inventory.
+    """
+    from extender.protocol import sites
+
+    path = "/v1/sites" + (f"/{site_id}" if site_id else "")
+    if server:
+        status, answer = remote_json(server, path)
+        if status == 404:
+            fail(answer.get("error", f"no site {site_id}"), EXIT_NO)
+        if status != 200:
+            fail(f"{server}{path} answered {status}: {answer.get('error', answer)}")
+    else:
+        service = allocations(policy, inventory, data_dir).extender
+        found = sites.site_answer(service, site_id) if site_id else sites.sites_answer(service)
+        if found is None:
+            fail(f"no site {site_id!r} in the inventory", EXIT_NO)
+        answer = sites.as_builtins(found)
+    if site_id:
+        emit(answer, output, lambda: [*stock_table([answer]), "", *placements_table(answer)])
+    else:
+        emit(answer, output, lambda: stock_table(answer["sites"]))
+
+
 if __name__ == "__main__":
     main()

@@ -9,10 +9,11 @@ with the Flask client) the app's own registry is served.
 
 from __future__ import annotations
 
+import logging
 import os
 import struct
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from flask import Flask, Response, current_app, g, has_request_context, request
@@ -25,10 +26,14 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from extender.config.policy_store import PolicyStore
     from extender.kube.view import ClusterView
+
+log = logging.getLogger(__name__)
 
 EXTENSION_KEY = "site_extender_metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -41,6 +46,10 @@ OUTCOME_REJECTED = "rejected"
 """Not the protocol: 4xx (bad body, wrong method or media type, too large, no client certificate)."""
 
 
+MAX_STOCK_SERIES_ENV = "SITE_EXTENDER_STOCK_METRICS_MAX_SERIES"
+DEFAULT_MAX_STOCK_SERIES = 20_000
+
+
 def multiprocess_mode() -> bool:
     return bool(os.environ.get(MULTIPROC_ENV))
 
@@ -48,8 +57,11 @@ def multiprocess_mode() -> bool:
 class Metrics:
     """Every metric the extender exports, registered in a registry of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, stock: Callable[[], Iterable[tuple[str, str, int]]] | None = None) -> None:
         r = self.registry = CollectorRegistry(auto_describe=True)
+        self.stock = StockCollector(stock) if stock is not None else None
+        if self.stock is not None and not multiprocess_mode():
+            r.register(self.stock)
         self.requests = Counter("site_extender_requests", "HTTP requests by verb (route) and outcome",
                                 ["verb", "outcome"], registry=r)
         self.latency = Histogram("site_extender_request_duration_seconds", "Time to answer, by verb and outcome",
@@ -110,6 +122,8 @@ class Metrics:
             return generate_latest(self.registry)
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
+        if self.stock is not None:  # worked out at scrape time from this worker's snapshot
+            registry.register(self.stock)
         for attempt in range(3):
             try:
                 return generate_latest(registry)
@@ -120,6 +134,43 @@ class Metrics:
                     raise
                 time.sleep(0.01)
         raise AssertionError("unreachable")
+
+
+class StockCollector(Collector):
+    """`site_extender_stock_left{site, flavor}`, read from the snapshot at scrape time. The label sets are
+    the inventory's (sites and the flavors of their region, never anything a request names), so a site
+    or flavor that leaves the inventory leaves the metrics at the next scrape; above
+    SITE_EXTENDER_STOCK_METRICS_MAX_SERIES of them the rest is left out and counted."""
+
+    def __init__(self, left: Callable[[], Iterable[tuple[str, str, int]]]) -> None:
+        self.left = left
+        self.max_series = int(os.environ.get(MAX_STOCK_SERIES_ENV) or DEFAULT_MAX_STOCK_SERIES)
+        self._warned = False
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())  # no describe at registration: the snapshot may not be readable yet
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        left = GaugeMetricFamily("site_extender_stock_left",
+                                 "VMs of the flavor the site can still take (0 when the site takes nothing)",
+                                 labels=["site", "flavor"])
+        dropped = 0
+        try:
+            for i, (site, flavor, count) in enumerate(self.left()):
+                if i >= self.max_series:
+                    dropped += 1
+                    continue
+                left.add_metric([site, flavor], count)
+        except Exception:  # noqa: BLE001 - a scrape must not fail because the policy is in trouble
+            log.exception("stock metrics unavailable")
+        if dropped and not self._warned:
+            self._warned = True
+            log.warning("stock metrics: %d site/flavor series left out above %s=%d", dropped,
+                        MAX_STOCK_SERIES_ENV, self.max_series)
+        yield left
+        yield GaugeMetricFamily("site_extender_stock_series_dropped",
+                                f"site/flavor series of site_extender_stock_left left out above {MAX_STOCK_SERIES_ENV}",
+                                value=dropped)
 
 
 class _LiveGauges:
@@ -168,10 +219,12 @@ def set_outcome(outcome: str) -> None:
         g.site_extender_outcome = outcome
 
 
-def init_app(app: Flask, cluster: ClusterView, policies: PolicyStore) -> Metrics:
+def init_app(app: Flask, cluster: ClusterView, policies: PolicyStore,
+             stock: Callable[[], Iterable[tuple[str, str, int]]] | None = None) -> Metrics:
     """Create the metrics, time every request, serve `/metrics`. Register before any other
-    `before_request` hook, so that requests they refuse are timed and counted too."""
-    metrics = Metrics()
+    `before_request` hook, so that requests they refuse are timed and counted too. `stock` gives
+    (site, flavor, left) at scrape time."""
+    metrics = Metrics(stock)
     app.extensions[EXTENSION_KEY] = metrics
 
     @app.before_request
