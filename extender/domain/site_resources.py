@@ -7,8 +7,8 @@ share of them:
 
 - the whole site (every host): `site-extender.io/vcpu` (Σ total_vcpus × cpu_allocation_ratio −
   used_vcpus), `site-extender.io/ram-mb` (Σ total_mem − used_mem, in MB as the inventory counts) and
-  `site-extender.io/vms` (the site's max_count);
-- per resource type T the hosts serve: `site-extender.io/vcpu.T`, `.../ram-mb.T` and `.../vms.T`
+  `site-extender.io/instances` (the site's max_count);
+- per resource type T the hosts serve: `site-extender.io/vcpu.T`, `.../ram-mb.T` and `.../instances.T`
   (the hosts' summed max_count) over the hosts serving T.
 
 A VM count with no max_count is bounded by the vCPUs (a VM takes at least one), so every figure is
@@ -33,7 +33,7 @@ DOMAIN = "site-extender.io"
 VM_RESOURCE = VM_ANNOTATION
 """`site-extender.io/vm: 1`: what sends a pod to the extender (the scheduler's managedResources).
 Nodes do not advertise it (`ignoredByScheduler`)."""
-VCPU, RAM_MB, VMS = "vcpu", "ram-mb", "vms"
+VCPU, RAM_MB, VMS = "vcpu", "ram-mb", "instances"
 KINDS = (VCPU, RAM_MB, VMS)
 
 _NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?")
