@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask
@@ -12,7 +12,8 @@ from flask import Flask
 from extender.allocation.service import Allocations
 from extender.allocation.store import AllocationStore, writable_problem_if_used
 from extender.config.policy_store import PolicyStore
-from extender.config.settings import Settings
+from extender.config.settings import STATE_CLUSTER, STATE_FILES, Settings
+from extender.errors import ConfigError, KubeConfigError
 from extender.kube.reservations import Reservations
 from extender.kube.view import ClusterView, PlacementSource, StaticCluster
 from extender.protocol.service import Extender
@@ -33,7 +34,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
-    policies = PolicyStore(settings.policy, settings.inventory)
+    if settings.state not in (STATE_FILES, STATE_CLUSTER):
+        raise ConfigError([f"SITE_EXTENDER_STATE={settings.state!r}: expected {STATE_FILES} or {STATE_CLUSTER}"])
+    policies = PolicyStore(settings.policy, settings.inventory, cluster_inventory=settings.state == STATE_CLUSTER)
     store = AllocationStore(settings.data_dir)
     problem = writable_problem_if_used(settings.data_dir)
     if problem:
@@ -66,6 +69,10 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
 
     target = config.choose(settings.kube, os.environ)
     if target.mode == config.NONE:
+        if settings.state == STATE_CLUSTER:
+            raise KubeConfigError(f"SITE_EXTENDER_STATE={STATE_CLUSTER} keeps the state in a cluster, but none is "
+                                  f"configured (SITE_EXTENDER_KUBE={settings.kube}, no in-cluster service account, "
+                                  "no kubeconfig)")
         log.warning("no cluster configured: serving from the inventory alone, nothing counts as placed "
                     "but allocations, /bind answers an error (SITE_EXTENDER_KUBE=%s, no in-cluster service "
                     "account, no kubeconfig)", settings.kube)
@@ -76,14 +83,23 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
     from extender.kube.binder import KubeBinder
     from extender.kube.cache import KubeCache
 
-    core = CoreV1Api(config.api_client(target))
+    api = config.api_client(target)
+    core = CoreV1Api(api)
     reservations = Reservations()
     cache = KubeCache(core, policies, on_bound=reservations.release, reservations=lambda: len(reservations))
+    if settings.state == STATE_CLUSTER:
+        from kubernetes.client import CustomObjectsApi
+
+        from extender.kube.inventory_watch import ClusterInventory
+
+        inventory = ClusterInventory(CustomObjectsApi(api), policies).attach(cache)
+        if settings.site_nodes:
+            _keep_site_nodes(api, core, policies, settings, inventory.published.is_set)
     extender = Extender(policies, cache, sources=(*sources, reservations))
     extender.binder = KubeBinder(core, extender, cache, reservations)
     cache.start()
-    log.info("watching nodes and pods through %s; /readyz answers 503 until the first full list",
-             target.describe())
+    log.info("watching nodes and pods%s through %s; /readyz answers 503 until the first full list",
+             " and the inventory's Sites and Regions" if settings.state == STATE_CLUSTER else "", target.describe())
     return extender, target.mode
 
 
@@ -92,12 +108,30 @@ def _log_start(policies: PolicyStore, cluster_mode: str) -> None:
     policy = policies.current()
     inventory = policy.inventory
     regions = {site.region for site in inventory.sites.values()}
+    source = str(policy.options.inventory_dir) if policies.inventory_source == "files" else "from the cluster"
     log.info("serving policy %s with inventory %s: %d sites in %d regions, cluster mode %s",
-             policy.path, policy.options.inventory_dir, len(inventory.sites), len(regions), cluster_mode,
-             extra={"policy": str(policy.path), "inventory": str(policy.options.inventory_dir),
+             policy.path, source, len(inventory.sites), len(regions), cluster_mode,
+             extra={"policy": str(policy.path), "inventory": source,
                     "sites": len(inventory.sites), "regions": len(regions), "cluster_mode": cluster_mode,
                     "predicates": [p.name for p in policy.predicates],
                     "priorities": [p.plugin.name for p in policy.priorities]})
+
+
+def _keep_site_nodes(api: Any, core: Any, policies: PolicyStore, settings: Settings,
+                     inventory_ready: Callable[[], bool]) -> None:
+    """Stand for election; keep one Node per site while elected (`extender.kube.site_nodes`)."""
+    import threading
+
+    from kubernetes.client import CoordinationV1Api
+
+    from extender.kube.site_nodes import Election, SiteNodes, lead
+
+    coordination = CoordinationV1Api(api)
+    lease = settings.leader_lease_seconds
+    election = Election(namespace=settings.namespace, lease_duration=lease, renew_deadline=max(2, lease * 2 // 3),
+                        retry_period=max(1, lease // 5))
+    site_nodes = SiteNodes(core, coordination, policies, inventory_ready, heartbeat=settings.site_node_heartbeat)
+    lead(site_nodes, coordination, election, threading.Event())
 
 
 def _harden(app: Flask, service: Extender) -> None:

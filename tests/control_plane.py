@@ -121,6 +121,11 @@ class ControlPlane:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
         return result
 
+    def apply(self, *paths: Path) -> None:
+        """Server-side apply of manifest files, as an admin would (idempotent: tests share the plane)."""
+        for path in paths:
+            self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+
     def install_crds(self) -> None:
         """deploy/crds applied (server-side, as `kubectl apply -k`), and established. Idempotent."""
         if self._crds_installed:

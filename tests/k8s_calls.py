@@ -6,6 +6,10 @@ that could drift:
   POST /api/v1/namespaces/{namespace}/pods/{name}/binding  ->  ("", "pods/binding", "create")
 A list method used for a watch (`watch.Watch().stream(api.list_node)`, `watch=True`, or any list
 method of a module that streams watches) also needs "watch".
+
+`CustomObjectsApi` methods take the group and the resource as arguments: the group is the project's
+(`extender.kube.resources.GROUP`), the resource the plural named at the call (a string, or a constant of
+`extender.kube.resources`), else, when the call does not say, every custom resource of deploy/crds.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class Call:
     file: str
     line: int
     watched: bool
+    plural: str | None = None
+    """For CustomObjectsApi: the resource named at the call, when it names one."""
 
     def __str__(self) -> str:
         return f"{self.api}.{self.method} ({self.file}:{self.line})"
@@ -83,8 +89,27 @@ def endpoint(api: str, method: str) -> tuple[str, str]:
     return http.group(1), path.group(1)
 
 
-def permission(api: str, method: str, watched: bool = False) -> Permission:
+@cache
+def custom_resources() -> dict[str, bool]:
+    """The plurals of the project's CustomResourceDefinitions in deploy/crds, each with whether it is
+    namespaced."""
+    import yaml
+
+    crds = Path(__file__).resolve().parent.parent / "deploy" / "crds"
+    found = {}
+    for file in sorted(crds.glob("*.yaml")):
+        for doc in yaml.safe_load_all(file.read_text()):
+            if doc and doc.get("kind") == "CustomResourceDefinition":
+                found[doc["spec"]["names"]["plural"]] = doc["spec"]["scope"] == "Namespaced"
+    return found
+
+
+def permission(api: str, method: str, watched: bool = False, plural: str | None = None) -> Permission:
     http, path = endpoint(api, method)
+    if "{plural}" in path:
+        from extender.kube.resources import GROUP
+
+        path = path.replace("{group}", GROUP).replace("{plural}", plural or "{plural}")
     parts = [p for p in path.split("/") if p]
     if parts[0] == "api":  # /api/v1/...
         group, rest = "", parts[2:]
@@ -121,6 +146,8 @@ def calls_in_source(source: str, file: str) -> list[Call]:
     module_watches = bool(streams) or any(
         isinstance(n, ast.keyword) and n.arg == "watch" for n in ast.walk(tree))
     streamed = {id(arg) for call in streams for arg in call.args}
+    plurals = {id(n.func): _plural(n) for n in ast.walk(tree) if isinstance(n, ast.Call)
+               and isinstance(n.func, ast.Attribute) and n.func.attr in known}
 
     found: list[Call] = []
     for node in ast.walk(tree):
@@ -134,7 +161,9 @@ def calls_in_source(source: str, file: str) -> list[Call]:
         candidates = known[name]
         classes = [c for c in candidates if c in named_classes] or list(candidates)
         watched = id(node) in streamed or (module_watches and name.startswith("list_"))
-        found.extend(Call(c, name, file, node.lineno, watched) for c in classes)
+        plural = plurals.get(id(node)) if "CustomObjectsApi" in classes else None
+        found.extend(Call(c, name, file, node.lineno, watched, plural if c == "CustomObjectsApi" else None)
+                     for c in classes)
     return sorted(set(found))
 
 
@@ -154,6 +183,19 @@ def raw_access_in_package(root: Path) -> list[str]:
     return found
 
 
+def _plural(call: ast.Call) -> str | None:
+    """The custom resource a call names: a string argument, or a constant of extender.kube.resources,
+    that is the plural of one of deploy/crds."""
+    from extender.kube import resources
+
+    for arg in [*call.args, *(k.value for k in call.keywords)]:
+        value = arg.value if isinstance(arg, ast.Constant) else getattr(resources, arg.id, None) \
+            if isinstance(arg, ast.Name) else None
+        if isinstance(value, str) and value in custom_resources():
+            return value
+    return None
+
+
 def _called_name(call: ast.Call) -> str | None:
     func = call.func
     if isinstance(func, ast.Attribute):
@@ -163,9 +205,13 @@ def _called_name(call: ast.Call) -> str | None:
     return None
 
 
-def calls_in_package(root: Path) -> list[Call]:
+def calls_in_package(root: Path, exclude: Iterable[str] = ()) -> list[Call]:
+    """Every call in the package's modules, but those under the subpackages `exclude` names."""
     calls: list[Call] = []
+    skipped = [root / name for name in exclude]
     for path in sorted(root.rglob("*.py")):
+        if any(path.is_relative_to(s) for s in skipped):
+            continue
         calls.extend(calls_in_source(path.read_text(encoding="utf-8"), str(path.relative_to(root.parent))))
     return calls
 
@@ -174,9 +220,12 @@ def required(calls: Iterable[Call]) -> dict[Permission, list[Call]]:
     """Permission -> the calls that need it. A watched list needs list and watch."""
     needs: dict[Permission, list[Call]] = {}
     for call in calls:
-        perms = {permission(call.api, call.method)}
+        plurals: list[str | None] = [None]
+        if "{plural}" in endpoint(call.api, call.method)[1]:
+            plurals = [call.plural] if call.plural else list(custom_resources())
+        perms = {permission(call.api, call.method, plural=p) for p in plurals}
         if call.watched:
-            perms.add(permission(call.api, call.method, watched=True))
+            perms |= {permission(call.api, call.method, watched=True, plural=p) for p in plurals}
         for perm in perms:
             needs.setdefault(perm, []).append(call)
     return needs

@@ -26,8 +26,8 @@ from extender.allocation.service import AllocationExists, AllocationRefused, All
 from extender.allocation.store import AllocationStore, StoreUnavailable
 from extender.cli.simulate import Simulation, simulate
 from extender.config.policy import Policy, load_policy, resolve_policy_file
-from extender.config.policy_store import PolicyStore
-from extender.config.settings import Settings
+from extender.config.policy_store import EMPTY_INVENTORY, PolicyStore
+from extender.config.settings import STATE_CLUSTER, Settings
 from extender.domain.inventory import load_inventory
 from extender.errors import ConfigError, PolicyError
 from extender.kube.view import StaticCluster
@@ -121,7 +121,9 @@ def serve(host: str | None, port: int | None) -> None:
         os.environ["SITE_EXTENDER_PORT"] = str(port)
     config = settings()
     try:
-        load_policy(config.policy, config.inventory)
+        # With the state in the cluster, the inventory is watched there: only the policy is checked here.
+        load_policy(config.policy, config.inventory,
+                    inventory=EMPTY_INVENTORY if config.state == STATE_CLUSTER else None)
     except ConfigError as exc:
         fail(f"cannot start, the policy does not load:\n{exc}", EXIT_CONFIG_ERROR)
     from gunicorn.app.wsgiapp import run
@@ -427,6 +429,44 @@ def stock(site_id: str | None, server: str | None, output: str, policy: Path | N
         emit(answer, output, lambda: [*stock_table([answer]), "", *placements_table(answer)])
     else:
         emit(answer, output, lambda: stock_table(answer["sites"]))
+
+
+# --- import ------------------------------------------------------------------------------------------
+
+
+@main.command("import", epilog=EXIT_CODES_HELP)
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False), metavar="DIR")
+@click.option("--dry-run", is_flag=True, help="Have the API server check every write and store nothing.")
+def import_command(directory: Path, dry_run: bool) -> None:
+    """Load an inventory directory (the global scheduler's conf/ shape: sites.json, site_nodes.json,
+    flavors.json, eip_pools.json, volume_pools.json, volume_types.json, region.yaml) into the cluster
+    as Site and Region objects (site-extender.io), by server-side apply. Importing the same directory
+    again changes nothing; objects it does not name are left alone. The cluster is the one
+    SITE_EXTENDER_KUBE selects (KUBECONFIG on a laptop). Exit 3 when the cluster cannot be reached or
+    refuses a write."""
+    from kubernetes.client import CustomObjectsApi
+
+    from extender.errors import ClusterError
+    from extender.kube import config as kube_config
+    from extender.cli.importer import import_inventory
+
+    try:
+        inventory = load_inventory(directory)
+    except ConfigError as exc:
+        fail(f"the inventory does not load:\n{exc}")
+    try:
+        target = kube_config.choose(settings().kube, os.environ)
+        if target.mode == kube_config.NONE:
+            fail("no cluster to import into: set KUBECONFIG (or SITE_EXTENDER_KUBE)", EXIT_STORE)
+        with kube_config.api_client(target) as api:
+            applied = import_inventory(CustomObjectsApi(api), inventory, dry_run=dry_run)
+    except ConfigError as exc:
+        fail(str(exc))
+    except ClusterError as exc:
+        fail(f"import stopped: {exc}", EXIT_STORE)
+    suffix = " (server dry run)" if dry_run else ""
+    for item in applied:
+        click.echo(f"{item}{suffix}")
 
 
 if __name__ == "__main__":

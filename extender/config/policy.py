@@ -125,11 +125,13 @@ def _build(
     return built
 
 
-def load_policy(path: str | Path, inventory_dir: str | Path | None = None) -> Policy:
+def load_policy(path: str | Path, inventory_dir: str | Path | None = None,
+                inventory: Inventory | None = None) -> Policy:
     """Read, validate and build the policy at `path` (file or directory) and its inventory.
 
     `inventory_dir` overrides the policy's `options.inventory` (relative paths there are relative to
-    the policy file). Raises `PolicyError`/`InventoryError` listing every problem.
+    the policy file); an `inventory` given (the cluster's) is used instead of reading any files.
+    Raises `PolicyError`/`InventoryError` listing every problem.
     """
     file = resolve_policy_file(path)
     try:
@@ -149,7 +151,8 @@ def load_policy(path: str | Path, inventory_dir: str | Path | None = None) -> Po
         raise PolicyError([f"{file}: {p}" for p in problems])
 
     inventory_path = Path(inventory_dir) if inventory_dir else file.parent / options.inventory
-    inventory = load_inventory(inventory_path)
+    if inventory is None:
+        inventory = load_inventory(inventory_path)
     return Policy(
         path=file,
         predicates=tuple(plugin for plugin, _ in predicates),

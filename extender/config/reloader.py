@@ -65,6 +65,8 @@ class Watcher:
         self._seen = signature(self.paths())
 
     def paths(self) -> list[Path]:
+        if self.store.inventory_source == "cluster":  # the inventory is watched in the cluster
+            return [self.store.path]
         inventory = self.store.inventory_dir or self.store.current().options.inventory_dir
         return [self.store.path, Path(inventory)]
 

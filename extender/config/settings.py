@@ -13,6 +13,7 @@ ENV_PREFIX = "SITE_EXTENDER_"
 DEFAULT_PORT = 8888
 DEFAULT_DATA_DIR = "data"
 """Relative to the working directory: `./data` for `make run`."""
+STATE_FILES, STATE_CLUSTER = "files", "cluster"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 """Room for a full-mode request of 5,000 nodes (about 6 KiB each) with margin."""
 
@@ -73,6 +74,18 @@ class Settings:
     """Where the allocations store lives (`allocations.db`); created on the first allocation."""
     kube: str = field(default_factory=lambda: env("KUBE", "auto") or "auto")
     """SITE_EXTENDER_KUBE: auto, none, in-cluster or kubeconfig (see `extender.kube.config`)."""
+    state: str = field(default_factory=lambda: (env("STATE", STATE_FILES) or STATE_FILES).strip().lower())
+    """SITE_EXTENDER_STATE: `files` (the inventory files, allocations in SQLite) or `cluster` (the
+    site-extender.io custom resources of the cluster; see docs/cluster-state.md)."""
+    namespace: str = field(default_factory=lambda: env("NAMESPACE") or os.environ.get("POD_NAMESPACE") or "site-extender")
+    """The extender's own namespace (its election Lease, its Allocations): SITE_EXTENDER_NAMESPACE, else
+    POD_NAMESPACE (the Deployment sets it), else site-extender."""
+    site_nodes: bool = field(default_factory=lambda: (env("SITE_NODES", "true") or "true").lower() in ("1", "true", "yes"))
+    """SITE_EXTENDER_SITE_NODES: with the state in the cluster, keep one Node per site (the elected replica)."""
+    site_node_heartbeat: float = field(default_factory=lambda: float(env("SITE_NODE_HEARTBEAT", "10") or 10))
+    """Seconds between renewals of each site node's Lease (kubelet renews every 10 s)."""
+    leader_lease_seconds: int = field(default_factory=lambda: int(env("LEADER_LEASE_SECONDS", "15") or 15))
+    """leaseDurationSeconds of the election Lease: how long a dead leader's term lasts at most."""
     max_body_bytes: int = field(
         default_factory=lambda: int(env("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)) or DEFAULT_MAX_BODY_BYTES)
     )

@@ -1,12 +1,10 @@
-"""The node and pod cache: list, then watch from the list's resourceVersion (with bookmarks), in
-background threads; the `ClusterView` the service reads.
+"""The node and pod cache: the `ClusterView` the service reads.
 
-Per kind (nodes, pods) one thread loops: list (all pages) and replace what is known of that kind;
-watch from the list's resourceVersion until the server ends the watch, then watch again from the last
-version seen. A 410 Gone (the version is too old) lists again at once; any other error (a broken
-stream, the server unreachable, an error status) lists again after a back-off that doubles up to a
-ceiling and resets on success. Only pods bound to a node and not finished are kept: they are what uses
-stock, and what preemption victims are resolved against.
+Nodes and pods are each kept by a `Reflector` (list, then watch from the list's resourceVersion with
+bookmarks, in a background thread; `extender.kube.reflector`). Only pods bound to a node and not
+finished are kept: they are what uses stock, and what preemption victims are resolved against. Other
+kinds the extender watches (the inventory's custom resources) join the cache with `watch`, so that
+`synced` and `stats` cover them too.
 """
 
 from __future__ import annotations
@@ -15,20 +13,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import closing
-from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 from kubernetes.client import CoreV1Api
-from kubernetes.watch.watch import iter_resp_lines
 
 from extender.config.policy import Policy
 from extender.config.policy_store import PolicyStore
 from extender.domain.accounting import holds_resources, pod_placement
 from extender.domain.model import EMPTY_MAP, FLAVOR_ANNOTATION, NodeRef, Placement, node_ref
-from extender.errors import ApiError, ClusterError, GoneError
-from extender.kube.api import api_errors
+from extender.kube.reflector import Reflector, Timing
 from extender.kube.view import BoundPod
 from extender.protocol.wire import NodeHead, Pod
 
@@ -37,69 +30,6 @@ log = logging.getLogger(__name__)
 NODES, PODS = "nodes", "pods"
 POD_SELECTOR = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
 """Bound pods that are not finished: a pod leaving this set comes as DELETED on the watch."""
-PAGE_SIZE = 500
-
-
-class _ListMeta(msgspec.Struct, frozen=True):
-    resourceVersion: str = ""
-    continue_: str = msgspec.field(name="continue", default="")
-
-
-class _NodeList(msgspec.Struct):
-    metadata: _ListMeta = _ListMeta()
-    items: list[NodeHead] = []
-
-
-class _PodList(msgspec.Struct):
-    metadata: _ListMeta = _ListMeta()
-    items: list[Pod] = []
-
-
-class _Versioned(msgspec.Struct, frozen=True):
-    resourceVersion: str = ""
-
-
-class _Head(msgspec.Struct, frozen=True):
-    metadata: _Versioned = _Versioned()
-
-
-class _RawEvent(msgspec.Struct):
-    type: str
-    object: msgspec.Raw
-
-
-class _NodeEvent(msgspec.Struct):
-    object: NodeHead
-
-
-class _PodEvent(msgspec.Struct):
-    object: Pod
-
-
-class _Status(msgspec.Struct):
-    code: int = 0
-    reason: str = ""
-    message: str = ""
-
-
-_ERRORS: dict[int, type[ApiError]] = {410: GoneError}
-_decoders = {NODES: msgspec.json.Decoder(_NodeList), PODS: msgspec.json.Decoder(_PodList)}
-_event_decoder = msgspec.json.Decoder(_RawEvent)
-_node_event_decoder = msgspec.json.Decoder(_NodeEvent)
-_pod_event_decoder = msgspec.json.Decoder(_PodEvent)
-_head_decoder = msgspec.json.Decoder(_Head)
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """How the loops pace themselves (tests shorten these)."""
-
-    watch_timeout: int = 300
-    """timeoutSeconds of each watch: the server ends it then, and it starts again from the last version."""
-    request_timeout: float = 30.0
-    """Connect and read timeout of a list; a watch reads for `watch_timeout` + this without data."""
-    backoff_min: float = 0.5
-    backoff_max: float = 30.0
 
 
 class KubeCache:
@@ -124,8 +54,6 @@ class KubeCache:
         self._node_generation = 0
         self._pods: dict[str, Pod] = {}
         self._version = 0
-        self._listed: dict[str, bool] = {NODES: False, PODS: False}
-        self._heard: dict[str, float | None] = {NODES: None, PODS: None}
         self._counters = {"relists": 0, "watch_errors": 0, "events": 0}
         self._memo: dict[str, tuple[int, Pod, Mapping[str, str] | None, Placement | None]] = {}
         self._placed: dict[str, Placement] = {}
@@ -138,16 +66,37 @@ class KubeCache:
         self._view: tuple[int, tuple[Placement, ...]] = (0, ())
         self._view_version = 0
         self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
+        self._reflectors: list[Reflector[Any]] = [
+            Reflector(NODES, self._list_nodes, NodeHead, self._nodes_listed, self._node_event,
+                      timing=timing, stop=self._stop, counters=self._counters),
+            Reflector(PODS, self._list_pods, Pod, self._pods_listed, self._pod_event,
+                      timing=timing, stop=self._stop, counters=self._counters),
+        ]
+        self._started = False
+        self._requirements: list[tuple[Callable[[], bool], Callable[[], dict[str, object]]]] = []
 
     # --- lifecycle -----------------------------------------------------------------------------------
 
     def start(self) -> KubeCache:
-        for kind in (NODES, PODS):
-            thread = threading.Thread(target=self._run, args=(kind,), name=f"site-extender-watch-{kind}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
+        self._started = True
+        for reflector in self._reflectors:
+            reflector.start()
         return self
+
+    def watch(self, kind: str, list_call: Callable[..., Any], item: type[Any],
+              replace: Callable[[list[Any]], object], apply: Callable[[str, Any], object]) -> Reflector[Any]:
+        """Keep another kind with the cache's discipline and timing: `synced` waits for its first list,
+        `stats` counts its events, `close` stops it (started now if the cache runs already)."""
+        reflector = Reflector(kind, list_call, item, replace, apply, timing=self.timing, stop=self._stop,
+                              counters=self._counters)
+        self._reflectors.append(reflector)
+        if self._started:
+            reflector.start()
+        return reflector
+
+    def require(self, ready: Callable[[], bool], detail: Callable[[], dict[str, object]]) -> None:
+        """Another condition of `synced` (what was watched is usable), with its detail for `stats`."""
+        self._requirements.append((ready, detail))
 
     def close(self) -> None:
         """Stop the loops: each ends at its next event or when its watch ends (daemon threads: they
@@ -224,11 +173,11 @@ class KubeCache:
         return found
 
     def synced(self) -> bool:
-        return all(self._listed.values())
+        return all(r.listed for r in self._reflectors) and all(ready() for ready, _ in self._requirements)
 
     def stats(self) -> dict[str, object]:
         now = time.monotonic()
-        heard = self._heard.values()
+        heard = [r.heard for r in self._reflectors]
         return {
             "mode": "kubernetes",
             "synced": self.synced(),
@@ -237,104 +186,22 @@ class KubeCache:
             "last_sync_age_seconds": None if None in heard else round(now - min(h for h in heard if h is not None), 3),
             "reservations": self._reservations() if self._reservations else 0,
             **self._counters,
+            **{key: value for _, detail in self._requirements for key, value in detail().items()},
         }
 
-    # --- the loops ------------------------------------------------------------------------------------
+    # --- what the reflectors call ----------------------------------------------------------------------
 
-    def _run(self, kind: str) -> None:
-        backoff = self.timing.backoff_min
-        version: str | None = None
-        while not self._stop.is_set():
-            try:
-                if version is None:
-                    version = self._list(kind)
-                version = self._watch(kind, version)
-                backoff = self.timing.backoff_min
-            except GoneError as exc:
-                log.info("%s watch expired (%s): listing again", kind, exc.message)
-                version = None
-            except Exception as exc:  # noqa: BLE001 - the loop must outlive any one failure
-                if self._stop.is_set():
-                    break
-                self._counters["watch_errors"] += 1
-                if isinstance(exc, ClusterError):
-                    log.warning("%s list/watch failed, listing again in %.1fs: %s", kind, backoff, exc)
-                else:
-                    log.exception("%s list/watch failed, listing again in %.1fs", kind, backoff)
-                version = None
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, self.timing.backoff_max)
+    def _list_nodes(self, watch: bool | None, **kwargs: Any) -> Any:
+        return self.core.list_node(watch=watch, **kwargs)
 
-    def _list(self, kind: str) -> str:
-        decoder = _decoders[kind]
-        items: list[Any] = []
-        token = ""
-        while True:
-            with api_errors():
-                response = self._list_call(kind, limit=PAGE_SIZE, _continue=token or None,
-                                           _preload_content=False, _request_timeout=self.timing.request_timeout)
-                try:
-                    page = decoder.decode(response.data)
-                except msgspec.DecodeError as exc:
-                    raise ApiError(0, "BadList", f"{kind} list is not a valid list: {exc}") from exc
-                finally:
-                    response.release_conn()
-            items.extend(page.items)
-            token = page.metadata.continue_
-            if not token:
-                break
-        if kind == NODES:
-            self._replace_nodes({n.metadata.name: n.metadata.labels or EMPTY_MAP for n in items})
-        else:
-            self._replace_pods({p.metadata.uid: p for p in items if holds_resources(p) and p.metadata.uid})
-        self._counters["relists"] += 1
-        self._listed[kind] = True
-        self._heard[kind] = time.monotonic()
-        log.info("%s listed: %d at resourceVersion %s", kind, len(items), page.metadata.resourceVersion)
-        return page.metadata.resourceVersion
+    def _list_pods(self, watch: bool | None, **kwargs: Any) -> Any:
+        return self.core.list_pod_for_all_namespaces(field_selector=POD_SELECTOR, watch=watch, **kwargs)
 
-    def _list_call(self, kind: str, **kwargs: Any) -> Any:
-        if kind == NODES:
-            return self.core.list_node(**kwargs)
-        return self.core.list_pod_for_all_namespaces(field_selector=POD_SELECTOR, **kwargs)
+    def _nodes_listed(self, items: list[NodeHead]) -> None:
+        self._replace_nodes({n.metadata.name: n.metadata.labels or EMPTY_MAP for n in items})
 
-    def _watch(self, kind: str, version: str) -> str:
-        """Apply events until the server ends the watch; the last resourceVersion seen. The stream is
-        read here (not through `kubernetes.watch.Watch`, whose raw mode cannot report ERROR events)
-        and decoded with msgspec into the few fields the extender reads."""
-        decode = _node_event_decoder.decode if kind == NODES else _pod_event_decoder.decode
-        with api_errors():
-            response = self._list_call(kind, watch=True, resource_version=version, allow_watch_bookmarks=True,
-                                       timeout_seconds=self.timing.watch_timeout, _preload_content=False,
-                                       _request_timeout=(self.timing.request_timeout,
-                                                         self.timing.watch_timeout + self.timing.request_timeout))
-            try:
-                for line in iter_resp_lines(response):
-                    if self._stop.is_set():
-                        break
-                    if not line.strip():
-                        continue
-                    try:
-                        event = _event_decoder.decode(line)
-                    except msgspec.DecodeError as exc:
-                        raise ApiError(0, "BadEvent", f"{kind} watch sent an event that is not JSON: {exc}") from exc
-                    self._heard[kind] = time.monotonic()
-                    if event.type == "ERROR":
-                        status = msgspec.json.decode(event.object, type=_Status)
-                        raise _ERRORS.get(status.code, ApiError)(status.code, status.reason, status.message)
-                    version = _head_decoder.decode(event.object).metadata.resourceVersion or version
-                    if event.type == "BOOKMARK":
-                        continue
-                    self._counters["events"] += 1
-                    typed = decode(line).object
-                    if kind == NODES:
-                        self._node_event(event.type, typed)
-                    else:
-                        self._pod_event(event.type, typed)
-            finally:
-                _discard(response)
-        self._heard[kind] = time.monotonic()
-        return version
+    def _pods_listed(self, items: list[Pod]) -> None:
+        self._replace_pods({p.metadata.uid: p for p in items if holds_resources(p) and p.metadata.uid})
 
     # --- state changes ----------------------------------------------------------------------------------
 
@@ -415,11 +282,3 @@ def _recorded(pod: Pod) -> bool:
     """Bound with its placement recorded (the flavor written at bind): from now on the cache counts the
     pod as the binder reserved it, and the reservation can go."""
     return FLAVOR_ANNOTATION in (pod.metadata.annotations or {})
-
-
-def _discard(response: Any) -> None:
-    """End a watch response: its connection is closed (a stream read part-way cannot go back to the
-    pool) and released."""
-    with closing(response):
-        pass
-    response.release_conn()

@@ -150,6 +150,9 @@ def test_objects_live_in_the_namespace_except_the_kube_system_binding(objects) -
     placed = {(o["kind"], o["metadata"]["name"]): o["metadata"].get("namespace") for o in objects}
     expected = {key: (None if key[0] in cluster_scoped else NAMESPACE) for key in placed}
     expected[("RoleBinding", "site-scheduler:extension-apiserver-authentication-reader")] = "kube-system"
+    # The site nodes' heartbeats live where every node's do.
+    expected[("Role", "site-extender:node-leases")] = "kube-node-lease"
+    expected[("RoleBinding", "site-extender:node-leases")] = "kube-node-lease"
     assert placed == expected
 
 

@@ -24,9 +24,13 @@ from tests.k8s_calls import (
 )
 
 EXTENDER_ROLE = "site-extender"
+SITE_NODES_ROLE = "site-extender:site-nodes"
+"""The site-node keeper's ClusterRole: the Node writes, deletes included, kept apart from the rest."""
 OWN_NAMESPACE_ONLY = {("coordination.k8s.io", "leases")}
-"""Namespaced resources the extender uses only in its own namespace: a Role there may grant them.
-Everything else it touches in any namespace, so its ClusterRole must."""
+"""Namespaced resources the extender uses only in namespaces of its own (its namespace, and
+kube-node-lease for the site nodes' heartbeats): a Role there may grant them. Everything else it
+touches in any namespace, so its ClusterRoles must."""
+LEASE_NAMESPACES = (NAMESPACE, "kube-node-lease")
 
 
 @pytest.fixture(scope="module")
@@ -37,11 +41,12 @@ def objects() -> list[dict[str, Any]]:
 def rules_for(objects: list[dict[str, Any]], perm: Permission) -> list[dict[str, Any]]:
     """The extender's rules that may grant `perm`: its ClusterRole, plus the Roles bound in its own
     namespace for OWN_NAMESPACE_ONLY resources."""
-    rules = list(one(objects, "ClusterRole", EXTENDER_ROLE)["rules"])
+    rules = [r for name in (EXTENDER_ROLE, SITE_NODES_ROLE) for r in one(objects, "ClusterRole", name)["rules"]]
     if perm.namespaced and (perm.group, perm.resource.split("/")[0]) in OWN_NAMESPACE_ONLY:
-        bound = {b["roleRef"]["name"] for b in find(objects, "RoleBinding", namespace=NAMESPACE)}
-        rules += [r for role in find(objects, "Role", namespace=NAMESPACE) if role["metadata"]["name"] in bound
-                  for r in role["rules"]]
+        for namespace in LEASE_NAMESPACES:
+            bound = {b["roleRef"]["name"] for b in find(objects, "RoleBinding", namespace=namespace)}
+            rules += [r for role in find(objects, "Role", namespace=namespace) if role["metadata"]["name"] in bound
+                      for r in role["rules"]]
     return rules
 
 
@@ -51,8 +56,12 @@ def uncovered(objects: list[dict[str, Any]], calls: list[Call]) -> list[str]:
             if not granted(rules_for(objects, perm), perm)]
 
 
+COMMANDS = ("cli",)
+"""Run by an operator with their own credentials (`site-extender import`), never by the ServiceAccount."""
+
+
 def test_rbac_covers_every_api_call_in_extender(objects) -> None:
-    calls = calls_in_package(REPO / "extender")
+    calls = calls_in_package(REPO / "extender", exclude=COMMANDS)
     missing = uncovered(objects, calls)
     assert not missing, (
         "deploy/base/rbac.yaml (ClusterRole site-extender) does not grant:\n  " + "\n  ".join(missing))
@@ -81,6 +90,14 @@ def test_extender_role_grants_nothing_dangerous(objects) -> None:
             assert "*" not in rule[field], rule
         assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
         assert "secrets" not in rule["resources"], rule
+
+
+def test_the_site_node_role_deletes_nodes_and_nothing_else(objects) -> None:
+    rules = one(objects, "ClusterRole", SITE_NODES_ROLE)["rules"]
+    assert {(g, r, v) for rule in rules for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+            if v in ("delete", "deletecollection", "escalate", "bind", "impersonate")} == {("", "nodes", "delete")}
+    for rule in rules:
+        assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"], rule
 
 
 SOURCES = [

@@ -1,0 +1,121 @@
+"""The inventory in the cluster, on the real kube-apiserver: `site-extender import` applies a conf/
+directory as Site and Region objects (dry run, idempotent), and an extender keeping its state in the
+cluster (SITE_EXTENDER_STATE=cluster, with deploy/'s ServiceAccount and RBAC) decides from them: a
+resource collector updating one site's used figures changes the next answers of /filter."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import POLICY_DIR
+from tests.server import REPO, serve
+
+pytestmark = pytest.mark.process
+
+INVENTORY = POLICY_DIR / "inventory"
+FILTER = json.loads((POLICY_DIR / "samples" / "filter-cache.json").read_text())
+NODES = ("site1", "site2", "site3")
+
+
+def import_command(k8s, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": str(k8s.kubeconfig), "SITE_EXTENDER_KUBE": "kubeconfig"}
+    return subprocess.run([sys.executable, "-m", "extender.cli", "import", *args], capture_output=True, text=True,
+                          env=env, timeout=120, cwd=REPO)
+
+
+def site(k8s, name: str) -> dict:
+    return json.loads(k8s.kubectl("get", "site", name, "-o", "json").stdout)
+
+
+@pytest.fixture(scope="module")
+def cluster(k8s):
+    k8s.install_crds()
+    k8s.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+    return k8s
+
+
+def test_a_dry_run_is_checked_by_the_server_and_stores_nothing(cluster) -> None:
+    result = import_command(cluster, str(INVENTORY), "--dry-run")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "region.site-extender.io/region1 created (server dry run)" in lines
+    assert "site.site-extender.io/site1 created (server dry run)" in lines
+    assert len(lines) == 4 + 12
+    assert "NotFound" in cluster.kubectl("get", "site", "site1", check=False).stderr
+
+
+def test_import_applies_the_directory_and_again_changes_nothing(cluster) -> None:
+    first = import_command(cluster, str(INVENTORY))
+    assert first.returncode == 0, first.stderr
+    assert "site.site-extender.io/site4 created" in first.stdout.splitlines()
+    versions = {n: site(cluster, n)["metadata"]["resourceVersion"] for n in ("site1", "site12")}
+    again = import_command(cluster, str(INVENTORY))
+    assert again.returncode == 0, again.stderr
+    assert {line.rsplit(" ", 1)[1] for line in again.stdout.splitlines()} == {"unchanged"}
+    assert {n: site(cluster, n)["metadata"]["resourceVersion"] for n in ("site1", "site12")} == versions
+    row = cluster.kubectl("get", "site", "site4").stdout.splitlines()[1].split()
+    assert row[:4] == ["site4", "region1", "az5", "Sellout"]
+
+
+def test_import_of_a_broken_directory_says_what_is_wrong_and_writes_nothing(cluster, tmp_path) -> None:
+    (tmp_path / "sites.json").write_text('{"sites": [{"id": "x"}]}')
+    (tmp_path / "flavors.json").write_text('{"flavors": []}')
+    result = import_command(cluster, str(tmp_path))
+    assert result.returncode == 2
+    assert "sites.json: Object missing required field `region` - at `$.sites[0]`" in result.stderr
+    assert result.stdout == ""
+
+
+def filter_answer(served) -> dict:
+    answer = served.post("/filter", json.dumps(FILTER))
+    assert answer.status == 200, answer.data
+    return json.loads(answer.data)
+
+
+def test_a_collector_updating_one_site_is_seen_by_the_next_filters(cluster, tmp_path) -> None:
+    assert import_command(cluster, str(INVENTORY)).returncode == 0
+    nodes = [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": n, "labels": {"test": "cluster-inventory"}}}
+             for n in NODES]
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
+                                                                           "items": nodes}))
+    token = cluster.token_for("site-extender", "site-scheduler")
+    env = {"SITE_EXTENDER_KUBE": "kubeconfig", "SITE_EXTENDER_STATE": "cluster", "SITE_EXTENDER_SITE_NODES": "false",
+           "KUBECONFIG": str(cluster.kubeconfig_for_token(token, "cluster-inventory")),
+           "SITE_EXTENDER_DATA_DIR": str(tmp_path / "data")}
+    try:
+        with serve(tmp_path, env=env, ready_path="/readyz") as served:
+            ready = json.loads(served.get("/readyz").data)
+            assert ready["policy"]["inventory"] == "cluster"
+            assert ready["cluster"]["sites"] >= 12
+            assert filter_answer(served)["NodeNames"] == ["site2", "site1"]
+
+            # The collector: site1's hosts report their memory all used (its own field manager, the
+            # status subresource, one site).
+            hosts = site(cluster, "site1")["status"]["hosts"]
+            site2 = site(cluster, "site2")
+            status = {"apiVersion": "site-extender.io/v1alpha1", "kind": "Site", "metadata": {"name": "site1"},
+                      "status": {"hosts": [{"name": h["name"], "totalVcpus": h["totalVcpus"],
+                                            "totalMemory": h["totalMemory"], "usedMemory": h["totalMemory"]}
+                                           for h in hosts]}}
+            cluster.kubectl("apply", "--server-side", "--force-conflicts", "--field-manager=collector",
+                            "--subresource=status", "-f", "-", input=json.dumps(status))
+            written = time.monotonic()
+            while True:
+                answer = filter_answer(served)
+                if "site1" not in answer["NodeNames"] or time.monotonic() - written > 5:
+                    break
+                time.sleep(0.02)
+            assert answer["NodeNames"] == ["site2"]
+            reason = {**answer["FailedNodes"], **answer["FailedAndUnresolvableNodes"]}["site1"]
+            assert reason.startswith("Flavor: c6.large.2 has 0 left at site1"), reason
+            assert site(cluster, "site2") == site2, "the other sites are not rewritten"
+            print(f"collector write to changed /filter answer: {time.monotonic() - written:.3f} s")
+    finally:
+        cluster.kubectl("delete", "node", *NODES, "--wait=false", check=False)
+        assert import_command(cluster, str(INVENTORY)).returncode == 0  # site1 as imported, for other tests
