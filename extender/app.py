@@ -47,12 +47,13 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _log_start(policies, cluster_mode)
 
     from extender.allocation import routes as allocation_routes
-    from extender.protocol import routes, sites
+    from extender.protocol import explain_routes, routes, sites
 
     app.extensions[allocation_routes.EXTENSION_KEY] = Allocations(extender, store)
     app.register_blueprint(routes.bp)
     app.register_blueprint(allocation_routes.bp)
     app.register_blueprint(sites.bp)
+    app.register_blueprint(explain_routes.bp)
     routes.register_error_handlers(app)
     _harden(app, extender)
     return app

@@ -19,12 +19,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import msgspec
 import yaml
 
 from extender.allocation.request import AllocationRequestError
 from extender.allocation.service import AllocationExists, AllocationRefused, Allocations, refusal_body
 from extender.allocation.store import AllocationStore, StoreUnavailable
-from extender.cli.simulate import Simulation, simulate
 from extender.config.policy import Policy, load_policy, resolve_policy_file
 from extender.config.policy_store import EMPTY_INVENTORY, PolicyStore
 from extender.config.settings import STATE_CLUSTER, Settings
@@ -32,7 +32,7 @@ from extender.domain.inventory import load_inventory
 from extender.errors import ConfigError, PolicyError
 from extender.kube.view import StaticCluster
 from extender.protocol.service import Extender
-from extender.protocol.wire import WireError, decode_extender_args, encode
+from extender.protocol.wire import encode
 
 EXIT_OK = 0
 EXIT_NO = 1
@@ -90,6 +90,53 @@ def read_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         fail(f"cannot read {path}: {exc.strerror or exc}")
+
+
+# --- shared by the commands -----------------------------------------------------------------------
+
+
+def data_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
+                        help="Where the allocations are kept (allocations.db). Default: SITE_EXTENDER_DATA_DIR, "
+                             "else ./data. Use the server's to allocate next to it.")(func)
+
+
+def allocations(policy: Path | None, inventory: Path | None, data_dir: Path | None) -> Allocations:
+    policy_path, inventory_path = load(policy, inventory)
+    store = AllocationStore(data_dir or settings().data_dir)
+    return Allocations(Extender(policy_store(policy_path, inventory_path), StaticCluster(), sources=(store,)), store)
+
+
+OUTPUT_FORMATS = ("table", "json", "yaml")
+
+
+def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
+                        help="table for people; json is exactly the HTTP answer; yaml the same as YAML.")(func)
+
+
+def server_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--server", metavar="URL",
+                        help="Ask a running extender (e.g. http://localhost:8888), so that what it has placed "
+                             "counts. Default: work it out here from the policy, inventory and allocations.")(func)
+
+
+def remote_json(server: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
+    from extender.cli.remote import RemoteError, call
+
+    try:
+        return call(server, path, body)
+    except RemoteError as exc:
+        fail(str(exc))
+
+
+def emit(value: Any, output: str, table_lines: Callable[[], list[str]]) -> None:
+    if output == "json":
+        click.echo(json.dumps(value, separators=(",", ":")))
+    elif output == "yaml":
+        click.echo(yaml.safe_dump(value, sort_keys=False, allow_unicode=True), nl=False)
+    else:
+        click.echo("\n".join(table_lines()))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
@@ -202,16 +249,33 @@ def inventory_problems(policy: Path, inventory: Path | None) -> list[str]:
 # --- simulate ----------------------------------------------------------------------------------------
 
 
-def table(result: Simulation) -> list[str]:
-    headers = ["SITE", "RESULT", *result.priorities, "FINAL", "REASON"]
+def table(result: dict[str, Any]) -> list[str]:
+    """The summary: per node, /filter's verdict and reason, each priority's part, the final score."""
+    priorities = result["priorities"]
+    headers = ["SITE", "RESULT", *priorities, "FINAL", "REASON"]
     rows = []
-    for row in result.rows:
-        name = row.node if row.node == row.site else f"{row.node} ({row.site})"
-        verdict = "pass" if row.passed else ("unresolvable" if row.unresolvable else "fail")
-        scores = [f"{row.scores[p]:.1f}" if p in row.scores else "-" for p in result.priorities]
-        rows.append([name, verdict, *scores, str(row.final), row.reason])
+    for row in result["nodes"]:
+        name = row["node"] if row["node"] == row["site"] else f"{row['node']} ({row['site']})"
+        scores = [f"{row['scores'][p]:.1f}" if p in row["scores"] else "-" for p in priorities]
+        rows.append([name, row["result"], *scores, str(row["final"]), row["reason"]])
+    return columns(headers, rows, numeric=set(range(2, len(headers) - 1)))
+
+
+def rules_table(result: dict[str, Any]) -> list[str]:
+    """Every predicate's verdict for every node, then the reason of every failing one."""
+    explained = [row for row in result["nodes"] if row["rules"]]
+    if not explained:
+        return []
+    headers = ["SITE", *result["predicates"]]
+    rows = [[row["node"], *(verdict["result"] for verdict in row["rules"])] for row in explained]
+    lines = ["", *columns(headers, rows + [["", *([""] * len(result["predicates"]))]], numeric=set())[:-1]]
+    reasons = [f"{row['node']}: {verdict['reason']}" for row in explained for verdict in row["rules"] if verdict["reason"]]
+    return lines + ([""] + reasons if reasons else [])
+
+
+def columns(headers: list[str], rows: list[list[str]], numeric: set[int]) -> list[str]:
+    """Aligned columns; the last one is left as it is (a reason)."""
     widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers) - 1)]
-    numeric = set(range(2, len(headers) - 1))
 
     def line(cells: list[str]) -> str:
         parts = [c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))]
@@ -220,55 +284,76 @@ def table(result: Simulation) -> list[str]:
     return [line(headers), *(line(r) for r in rows)]
 
 
-@main.command("simulate", epilog=EXIT_CODES_HELP)
-@click.argument("args_file", type=click.Path(path_type=Path, dir_okay=False), metavar="ARGS.json")
-@policy_options
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the exact wire answers instead of the table: the /filter answer on the first line, "
-                   "the /prioritize answer on the second, byte for byte what the HTTP routes answer.")
-def simulate_command(args_file: Path, policy: Path | None, inventory: Path | None, as_json: bool) -> None:
-    """Run filter and prioritize on a saved ExtenderArgs (a kube-scheduler request body, e.g. one of
-    policy/samples/*.json or one captured from a cluster) and print, for every node: its site, pass
-    or fail, the reason, each priority's score (normalized 0..100 over the nodes that pass) and the
-    final 0..10 score.
-
-    Nothing counts as placed but what the inventory says. In cache mode (NodeNames) a node name is
-    its site id. Exit 0 when some node passes, 1 when none does.
-    """
-    policy_path, inventory_path = load(policy, inventory)
+def read_document(path: Path) -> Any:
+    """A JSON or YAML file of one document (a Pod manifest as `kubectl apply -f` takes it, or ExtenderArgs)."""
+    raw = read_file(path)
     try:
-        args = decode_extender_args(read_file(args_file))
-    except WireError as exc:
-        fail(f"{args_file}: {exc}")
-    extender = Extender(policy_store(policy_path, inventory_path), StaticCluster())
-    result = simulate(extender, args)
+        return json.loads(raw)
+    except ValueError:
+        pass
+    try:
+        documents = [d for d in yaml.safe_load_all(raw) if d is not None]
+    except yaml.YAMLError as exc:
+        fail(f"{path}: neither JSON nor YAML: {' '.join(str(exc).split())}")
+    if len(documents) != 1:
+        fail(f"{path}: holds {len(documents)} documents; simulate takes one Pod or one ExtenderArgs")
+    return documents[0]
+
+
+@main.command("simulate", epilog=EXIT_CODES_HELP)
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE")
+@server_option
+@click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
+              help="table for people; json is exactly the POST /v1/explain answer; yaml the same as YAML.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the exact wire answers instead: the /filter answer on the first line, "
+                   "the /prioritize answer on the second, byte for byte what the HTTP routes answer.")
+@policy_options
+@data_dir_option
+def simulate_command(file: Path, server: str | None, output: str, as_json: bool, policy: Path | None,
+                     inventory: Path | None, data_dir: Path | None) -> None:
+    """Explain where a pod would go: for every node, its site, pass or fail, the reason /filter gives,
+    every predicate's verdict (not only the first failure), each priority's score (normalized 0..100
+    over the nodes that pass) and the final 0..10 score.
+
+    FILE is a Pod manifest, YAML or JSON as `kubectl apply -f` takes it (asked about every node the
+    server knows, else every site of the inventory; deploy/examples/vm-pod.yaml), or a saved
+    ExtenderArgs (a kube-scheduler request body: policy/samples/*.json, or one captured from a cluster).
+
+    With --server the running extender answers (POST /v1/explain): the pods and allocations it has
+    placed count. Without it, what counts as placed is the inventory and the allocations of the data
+    directory; in cache mode a node name is its site id. Exit 0 when some node passes, 1 when none does.
+    """
+    from extender.protocol import explain
+    from extender.protocol.wire import WireError
+
+    document = read_document(file)
+    if server:
+        status, answer = remote_json(server, "/v1/explain", json.dumps(document).encode())
+        if status != 200:
+            fail(f"{file}: {answer.get('error', answer) if isinstance(answer, dict) else answer}")
+        filter_bytes, prioritize_bytes = msgspec.json.encode(answer["filter"]), msgspec.json.encode(answer["prioritize"])
+    else:
+        service = allocations(policy, inventory, data_dir).extender
+        try:
+            args = explain.args_for(document, service)
+        except WireError as exc:
+            fail(f"{file}: {exc}")
+        result = explain.explain(service, args)
+        filter_bytes, prioritize_bytes = encode(result.filter), encode(result.prioritize)
+        answer = msgspec.json.decode(msgspec.json.encode(result))
     if as_json:
-        sys.stdout.buffer.write(encode(result.filter) + b"\n" + encode(result.prioritize) + b"\n")
+        sys.stdout.buffer.write(filter_bytes + b"\n" + prioritize_bytes + b"\n")
         sys.stdout.flush()
     else:
-        pod = args.Pod.metadata
-        click.echo(f"pod {pod.namespace or 'default'}/{pod.name}, policy {extender.policies.current().path}")
-        if result.note:
-            click.echo(result.note)
-        click.echo("\n".join(table(result)))
-        passed = sum(row.passed for row in result.rows)
-        click.echo(f"{passed} of {len(result.rows)} node(s) pass")
-    sys.exit(EXIT_OK if any(row.passed for row in result.rows) else EXIT_NO)
+        passed = sum(row["result"] == "pass" for row in answer["nodes"])
+        emit(answer, output, lambda: [
+            f"pod {answer['pod']}, policy {answer['policy']}", *([answer["note"]] if answer["note"] else []),
+            *table(answer), f"{passed} of {len(answer['nodes'])} node(s) pass", *rules_table(answer)])
+    sys.exit(EXIT_OK if any(row["result"] == "pass" for row in answer["nodes"]) else EXIT_NO)
 
 
 # --- allocate / release ------------------------------------------------------------------------------
-
-
-def data_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False),
-                        help="Where the allocations are kept (allocations.db). Default: SITE_EXTENDER_DATA_DIR, "
-                             "else ./data. Use the server's to allocate next to it.")(func)
-
-
-def allocations(policy: Path | None, inventory: Path | None, data_dir: Path | None) -> Allocations:
-    policy_path, inventory_path = load(policy, inventory)
-    store = AllocationStore(data_dir or settings().data_dir)
-    return Allocations(Extender(policy_store(policy_path, inventory_path), StaticCluster(), sources=(store,)), store)
 
 
 def print_json(value: Any) -> None:
@@ -361,38 +446,6 @@ def placements_table(site: dict[str, Any]) -> list[str]:
         rows.append([p["kind"], p["name"] or p["key"], p["flavor"], "yes" if p["need_eip"] else "no", storage])
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return ["  ".join([*(c.ljust(w) for c, w in zip(r, widths)), r[4]]).rstrip() for r in rows]
-
-
-OUTPUT_FORMATS = ("table", "json", "yaml")
-
-
-def output_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--output", "-o", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
-                        help="table for people; json is exactly the HTTP answer; yaml the same as YAML.")(func)
-
-
-def server_option(func: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--server", metavar="URL",
-                        help="Ask a running extender (e.g. http://localhost:8888), so that what it has placed "
-                             "counts. Default: work it out here from the policy, inventory and allocations.")(func)
-
-
-def remote_json(server: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
-    from extender.cli.remote import RemoteError, call
-
-    try:
-        return call(server, path, body)
-    except RemoteError as exc:
-        fail(str(exc))
-
-
-def emit(value: Any, output: str, table_lines: Callable[[], list[str]]) -> None:
-    if output == "json":
-        click.echo(json.dumps(value, separators=(",", ":")))
-    elif output == "yaml":
-        click.echo(yaml.safe_dump(value, sort_keys=False, allow_unicode=True), nl=False)
-    else:
-        click.echo("\n".join(table_lines()))
 
 
 @main.command(epilog=EXIT_CODES_HELP)

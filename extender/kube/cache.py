@@ -120,6 +120,10 @@ class KubeCache:
         except KeyError:  # some node is not (yet) in the cache
             return [refs.get(name) or node_ref(name, None, known=False) for name in names]
 
+    def node_names(self) -> list[str]:
+        """Every node the cache holds (what a pod with no node list is asked about)."""
+        return list(self._nodes)
+
     def node_generation(self) -> int:
         return self._node_generation
 

@@ -104,7 +104,8 @@ def test_simulate_prints_the_table(runner: CliRunner, client) -> None:
     assert lines[0] == "pod default/smallvm, policy policy/policy.yaml"
     header = lines[1].split()
     assert header[:2] == ["SITE", "RESULT"] and header[-2:] == ["FINAL", "REASON"]
-    rows = {line.split()[0]: line for line in lines[2:-1]}
+    summary_end = next(i for i, line in enumerate(lines) if line.endswith("node(s) pass"))
+    rows = {line.split()[0]: line for line in lines[2:summary_end]}
     assert list(rows) == json.loads(args)["NodeNames"]
     for node in filtered["NodeNames"]:
         cells = rows[node].split()
@@ -113,7 +114,7 @@ def test_simulate_prints_the_table(runner: CliRunner, client) -> None:
     for node, reason in filtered["FailedAndUnresolvableNodes"].items():
         assert rows[node].split()[1] == "unresolvable"
         assert rows[node].endswith(f"  {scores[node]}  {reason}")
-    assert lines[-1] == f"{len(filtered['NodeNames'])} of {len(rows)} node(s) pass"
+    assert lines[summary_end] == f"{len(filtered['NodeNames'])} of {len(rows)} node(s) pass"
 
 
 @pytest.mark.parametrize("sample", sorted(p.name for p in SAMPLES.glob("*.json")))
@@ -132,7 +133,7 @@ def test_simulate_exits_1_when_no_node_passes(runner: CliRunner, tmp_path: Path)
     (tmp_path / "args.json").write_text(json.dumps(args))
     result = runner.invoke(main, ["simulate", str(tmp_path / "args.json")])
     assert result.exit_code == EXIT_NO
-    assert result.output.splitlines()[-1] == "0 of 1 node(s) pass"
+    assert "0 of 1 node(s) pass" in result.output.splitlines()
 
 
 def test_simulate_refuses_what_is_not_extender_args(runner: CliRunner, tmp_path: Path) -> None:
