@@ -16,7 +16,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from extender.config.policy import load_policy
 from extender.config.settings import DEFAULT_PORT
+from extender.domain.site_resources import container_resources, vm_requests
+from extender.domain.vmrequest import parse_vm_request
 from extender.predicates.region_and_az import REASON_REGION
 from tests.conftest import FIXTURES, POLICY_DIR
 from tests.deploy_support import (
@@ -542,6 +545,17 @@ def test_example_uses_the_site_scheduler_profile(objects, name: str, pod: dict[s
         requested = resources.get("requests", {}).get(VM_RESOURCE)
         assert requested == (str(1) if wants_vm else None), "the managed resource routes the pod to the extender"
         assert resources.get("limits", {}).get(VM_RESOURCE) == requested, "extended resources need limits == requests"
+
+
+@pytest.mark.parametrize(("name", "pod"), VM_EXAMPLES, ids=[n for n, _ in VM_EXAMPLES])
+def test_example_vm_requests_its_share_of_the_site_figures(name: str, pod: dict[str, Any]) -> None:
+    """What docs/preemption.md says a VM pod requests, from its own annotation."""
+    inventory = load_policy(POLICY_DIR).inventory
+    request = parse_vm_request(yaml.safe_load(pod["metadata"]["annotations"][VM_RESOURCE]), inventory.flavor_ids())
+    [vm] = pod["spec"]["containers"]
+    ours = {kind: {k: v for k, v in vm["resources"][kind].items() if k.startswith("site-extender.io/")}
+            for kind in ("requests", "limits")}
+    assert ours == container_resources(vm_requests(request, inventory))
 
 
 @pytest.mark.parametrize(("name", "pod"), VM_EXAMPLES, ids=[n for n, _ in VM_EXAMPLES])
