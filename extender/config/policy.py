@@ -17,6 +17,7 @@ import msgspec
 import yaml
 from msgspec import Struct, field
 
+from extender import strict
 from extender.domain.inventory import load_inventory
 from extender.domain.model import VM_ANNOTATION, Inventory
 from extender.engine.framework import FilterPlugin, ScorePlugin
@@ -28,8 +29,12 @@ POLICY_FILE_NAMES = ("policy.yaml", "edgecloud_policy.yaml")
 
 NonVMPods = Literal["pass", "reject"]
 
+REASON_EMPTY = "the policy is empty: it must list its predicates (and priorities)"
+REASON_NO_PREDICATES = ("predicates: none listed, so every site would pass; list them, or set"
+                        " options.allowNoPredicates: true to run none")
 
-class _PluginSpec(Struct):
+
+class _PluginSpec(Struct, forbid_unknown_fields=True):
     name: str
     weight: int | None = None
     args: dict[str, Any] | None = None
@@ -39,6 +44,8 @@ class _Options(Struct, forbid_unknown_fields=True):
     inventory: str = "."
     non_vm_pods: NonVMPods = field(name="nonVMPods", default="pass")
     vm_annotation: str = field(name="vmAnnotation", default=VM_ANNOTATION)
+    allow_no_predicates: bool = field(name="allowNoPredicates", default=False)
+    """A policy without predicates lets every site pass: it loads only when it says so."""
 
 
 class _PolicyFile(Struct, forbid_unknown_fields=True):
@@ -138,12 +145,16 @@ def load_policy(path: str | Path, inventory_dir: str | Path | None = None,
         data = yaml.safe_load(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise PolicyError([f"{file}: cannot be read: {exc}"]) from None
+    if data is None:  # an empty file, or comments only: what a half-written ConfigMap looks like
+        raise PolicyError([f"{file}: {REASON_EMPTY}"])
     try:
-        raw = msgspec.convert(data if data is not None else {}, _PolicyFile)
+        raw = msgspec.convert(data, _PolicyFile)
     except msgspec.ValidationError as exc:
-        raise PolicyError([f"{file}: {exc}"]) from None
+        raise PolicyError([f"{file}: {strict.explain(exc, _PolicyFile)}"]) from None
 
     problems: list[str] = []
+    if not raw.predicates and not (raw.options and raw.options.allow_no_predicates):
+        problems.append(REASON_NO_PREDICATES)
     predicates = _build(raw.predicates or [], predicate_registry(), "predicates", "predicate", False, problems)
     priorities = _build(raw.priorities or [], priority_registry(), "priorities", "priority", True, problems)
     options = raw.options or _Options()

@@ -85,6 +85,24 @@ def test_check_policy_lists_every_problem_with_file_and_field(runner: CliRunner,
     assert lines[2] == f"  {broken / 'inventory' / 'flavors.json'}: Expected `int`, got `str` - at `$.flavors[1].ram`"
 
 
+@pytest.mark.parametrize(("text", "problem"), [
+    ("", "the policy is empty: it must list its predicates (and priorities)"),
+    ("predicates:\n", "predicates: none listed, so every site would pass"),
+    ("predicates: [{name: Flavor}]\npriorities:\n- name: Flavor\n  weigth: 4\n",
+     "unknown field weigth (did you mean weight?) - at `$.priorities[0]`"),
+], ids=["empty", "no-predicates", "misspelled-key"])
+def test_check_policy_refuses_what_would_let_every_site_pass(runner: CliRunner, tmp_path: Path, text: str,
+                                                            problem: str) -> None:
+    broken = tmp_path / "policy"
+    shutil.copytree(POLICY_DIR, broken)
+    (broken / "policy.yaml").write_text(text)
+
+    result = runner.invoke(main, ["check-policy", str(broken)])
+
+    assert result.exit_code == EXIT_INVALID
+    assert result.stderr.splitlines()[1].startswith(f"  {broken / 'policy.yaml'}: {problem}")
+
+
 def test_check_policy_of_a_missing_directory(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["check-policy", str(tmp_path / "nope")])
     assert result.exit_code == EXIT_INVALID

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from extender.app import create_app
-from extender.config.policy import load_policy
+from extender.config.policy import REASON_EMPTY, REASON_NO_PREDICATES, load_policy
 from extender.config.settings import Settings
 from extender.engine.registry import predicate_registry, priority_registry
 from extender.errors import ConfigError, InventoryError, PolicyError
 from tests.conftest import FIXTURES, POLICY_DIR, load_fixture
 
 GLOBAL_CONF = FIXTURES / "global-scheduler-conf"
+P_FLAVOR = "predicates: [{name: Flavor}]\n"
 
 
 def test_default_policy_enables_every_plugin() -> None:
@@ -54,10 +55,10 @@ def _policy(tmp_path: Path, text: str) -> Path:
         pytest.param("predicates:\n- name: Nope\n",
                      ["predicates[0].name: unknown predicate 'Nope'; known: EipAvailability, ExclusiveSite, Flavor, "
                       "LocationAndOperator, RegionAndAZ, SiteAvailability, Volume"], id="unknown-predicate"),
-        pytest.param("priorities:\n- name: Flavr\n  weight: 1\n",
+        pytest.param(P_FLAVOR + "priorities:\n- name: Flavr\n  weight: 1\n",
                      ["priorities[0].name: unknown priority 'Flavr' (did you mean Flavor?); known: Flavor, "
                       "LocalityStrategy, SiteResourcesLeastAllocated, StackAffinity"], id="unknown-priority"),
-        pytest.param("priorities:\n- name: Flavor\n  weight: 0\n- name: StackAffinity\n  weight: -2\n",
+        pytest.param(P_FLAVOR + "priorities:\n- name: Flavor\n  weight: 0\n- name: StackAffinity\n  weight: -2\n",
                      ["priorities[0].weight: must be a positive integer, got 0",
                       "priorities[1].weight: must be a positive integer, got -2"], id="weights"),
         pytest.param("predicates:\n- name: Flavor\n  weight: 2\n", ["predicates[0].weight: predicates take no weight"],
@@ -67,13 +68,22 @@ def _policy(tmp_path: Path, text: str) -> Path:
         pytest.param("predicates:\n- name: SiteAvailability\n- name: NodeAvailability\n",
                      ["predicates[1].name: 'SiteAvailability' is listed twice (NodeAvailability is an alias of "
                       "SiteAvailability)"], id="alias-twice"),
-        pytest.param("priorities:\n- name: SiteResourcesLeastAllocated\n  args: {resources: {gpu: 1}}\n"
+        pytest.param(P_FLAVOR + "priorities:\n- name: SiteResourcesLeastAllocated\n  args: {resources: {gpu: 1}}\n"
                      "- name: Flavor\n  args: {x: 1}\n",
                      ["priorities[0].args: resources.gpu: unknown resource; known: cpu, memory, storage, eip",
                       "priorities[1].args: Flavor takes no args, got x"], id="args"),
         pytest.param("options: {nonVMPods: maybe}\n", ["Invalid enum value 'maybe' - at `$.options.nonVMPods`"],
                      id="bad-option"),
-        pytest.param("predicate:\n- name: Flavor\n", ["Object contains unknown field `predicate`"], id="typo-section"),
+        pytest.param("predicate:\n- name: Flavor\n", ["unknown field predicate (did you mean predicates?) - at `$`"],
+                     id="typo-section"),
+        pytest.param(P_FLAVOR + "priorities:\n- name: Flavor\n  weigth: 4\n",
+                     ["unknown field weigth (did you mean weight?) - at `$.priorities[0]`"], id="typo-weight"),
+        pytest.param(P_FLAVOR + "options: {nonVmPods: reject}\n",
+                     ["unknown field nonVmPods (did you mean nonVMPods?) - at `$.options`"], id="typo-option"),
+        pytest.param("priorities:\n- name: Flavor\n", [REASON_NO_PREDICATES], id="no-predicates"),
+        pytest.param("predicates: []\n", [REASON_NO_PREDICATES], id="empty-predicates"),
+        pytest.param("", [REASON_EMPTY], id="empty-file"),
+        pytest.param("# predicates:\n#  - name: Flavor\n", [REASON_EMPTY], id="comments-only"),
     ],
 )
 def test_policy_mistakes_each_get_one_message(tmp_path: Path, text: str, problems: list[str]) -> None:
@@ -110,7 +120,7 @@ def test_missing_inventory_files(tmp_path: Path) -> None:
 
 
 def test_missing_inventory_directory(tmp_path: Path) -> None:
-    path = _policy(tmp_path, "options: {inventory: elsewhere}\n")
+    path = _policy(tmp_path, "predicates: [{name: Flavor}]\noptions: {inventory: elsewhere}\n")
 
     with pytest.raises(InventoryError) as raised:
         load_policy(path)
@@ -141,3 +151,9 @@ def test_global_scheduler_conf_places_the_recorded_pod() -> None:
     assert answer["NodeNames"] == ["site1"]
     assert answer["FailedAndUnresolvableNodes"] == {
         "site2": "SiteAvailability: site site2 (node site2) is not in the inventory"}
+
+
+def test_no_predicates_loads_when_the_policy_says_so(tmp_path: Path) -> None:
+    path = _policy(tmp_path, "predicates: []\noptions: {allowNoPredicates: true, inventory: inventory}\n")
+
+    assert load_policy(path).predicates == ()

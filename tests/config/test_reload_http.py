@@ -121,6 +121,28 @@ def test_good_bad_and_fixed_policy_through_symlink_swaps(mounted) -> None:
     assert value(scrape(served), "site_extender_policy_last_reload_success") == 1
 
 
+@pytest.mark.parametrize(("text", "error"), [
+    ("", "the policy is empty"),
+    (POLICY[:POLICY.index("predicates:")], "the policy is empty"),  # cut short: its comments only
+    (POLICY.replace("  weight: 4", "  weigth: 4"), "unknown field weigth (did you mean weight?)"),
+], ids=["empty", "truncated", "misspelled-key"])
+def test_a_policy_that_would_let_every_site_pass_keeps_the_last_good_one(mounted, text: str, error: str) -> None:
+    served, policy, _ = mounted
+    before = wait_for_reloads(served, 0)["policy"]
+    sellout = {"Pod": json.loads(CACHE_BODY)["Pod"], "NodeNames": ["site4", "site9"]}
+
+    policy.publish({"policy.yaml": text})
+    detail = wait_for_reloads(served, before["reloads"] + 1)
+
+    assert error in detail["policy"]["last_reload_error"]
+    assert detail["policy"]["generation"] == before["generation"]
+    answer = filter_(served, json.dumps(sellout).encode())
+    assert answer["NodeNames"] == []
+    assert set(answer["FailedAndUnresolvableNodes"]) == {"site4", "site9"}
+    policy.publish({"policy.yaml": POLICY})
+    wait_for_reloads(served, before["reloads"] + 2)
+
+
 def test_inventory_change_is_picked_up(mounted) -> None:
     served, _, inventory = mounted
     before = wait_for_reloads(served, 0)["policy"]["reloads"]
