@@ -23,6 +23,11 @@ class PolicyError(ConfigError):
     """The policy file is missing or malformed, or names unknown plugins."""
 
 
+class PlacementsUnavailable(ExtenderError):
+    """A placement source cannot say what is placed (an allocation store that cannot be read): every
+    decision that counts stock fails closed with this reason, rather than count nothing."""
+
+
 class VMRequestError(ExtenderError):
     """A pod's VM request that cannot be parsed or names what does not exist (with the field path)."""
 

@@ -19,14 +19,14 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 from extender.domain.model import Placement
-from extender.errors import ExtenderError
+from extender.errors import PlacementsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,10 @@ CREATE INDEX IF NOT EXISTS placements_by_allocation ON placements(allocation_id)
 """
 
 
-class StoreUnavailable(ExtenderError):
-    """The data directory cannot hold the store (missing and not creatable, or not writable)."""
+class StoreUnavailable(PlacementsUnavailable):
+    """The store cannot be used: the data directory cannot hold it (missing and not creatable, or not
+    writable), or the database cannot be read (corrupt, unreadable, another schema). Reads fail
+    closed with it: /filter, /readyz and the API say why instead of counting no allocations."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ class AllocationStore:
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._data_version: int | None = None
+        self._file_id: tuple[int, int, int] | None = None
         self._version = 0
         self._placements: tuple[Placement, ...] = ()
 
@@ -152,25 +155,63 @@ class AllocationStore:
     # --- PlacementSource -----------------------------------------------------------------------
 
     def placements(self) -> tuple[int, Sequence[Placement]]:
-        """(version, placements of every allocation); re-read only when the database changed."""
+        """(version, placements of every allocation); re-read only when the database changed.
+        Raises `StoreUnavailable` when the database is there but cannot be read."""
         with self._read_lock:
-            if self._reader is None:
-                if not self.path.exists():
-                    return self._version, self._placements
-                try:
-                    self._reader = self._connect()
-                except sqlite3.Error as exc:
-                    log.error("allocation store %s cannot be read: %s", self.path, exc)
-                    return self._version, self._placements
+            reader = self._open_reader()
+            if reader is None:
+                if self._placements:  # the file is gone: so are its allocations
+                    self._placements, self._version = (), self._version + 1
+                return self._version, self._placements
             try:
-                data_version = self._reader.execute("PRAGMA data_version").fetchone()[0]
+                data_version = reader.execute("PRAGMA data_version").fetchone()[0]
                 if data_version != self._data_version:
-                    self._placements = _read_placements(self._reader)
+                    self._placements = _read_placements(reader) if _has_schema(reader) else ()
                     self._data_version = data_version
                     self._version += 1
-            except sqlite3.Error as exc:
-                log.error("allocation store %s cannot be read: %s", self.path, exc)
+            except (sqlite3.Error, ValueError) as exc:  # ValueError: a row's JSON is not JSON
+                raise self._unreadable(exc) from exc
             return self._version, self._placements
+
+    def _open_reader(self) -> sqlite3.Connection | None:
+        """The reading connection (under `_read_lock`), None while there is no database yet."""
+        try:
+            st = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            st = None
+        except OSError as exc:
+            raise StoreUnavailable(f"allocation store {self.path} cannot be read: {exc.strerror or exc}") from exc
+        # SQLite sees other connections' commits (`data_version`), not a file replaced or overwritten
+        # under it: then the connection is opened again, and the file read anew.
+        file_id = None if st is None else (st.st_ino, st.st_size, st.st_mtime_ns)
+        if self._reader is not None and file_id == self._file_id:
+            return self._reader
+        if self._reader is not None:
+            with closing(self._reader):
+                pass
+            self._reader, self._data_version = None, None
+        self._file_id = file_id
+        if st is None:
+            return None
+        try:
+            conn = self._connect()
+            found = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            raise self._unreadable(exc) from exc
+        if found not in (0, SCHEMA_VERSION):
+            conn.close()
+            raise StoreUnavailable(f"allocation store {self.path} has schema {found}, this version reads {SCHEMA_VERSION}")
+        self._reader = conn
+        return conn
+
+    def _unreadable(self, exc: Exception) -> StoreUnavailable:
+        """Forget the connection (the next read opens it again: a fixed file is read) and say why."""
+        if self._reader is not None:
+            with closing(self._reader):
+                pass
+        self._reader, self._data_version, self._file_id = None, None, None
+        log.error("allocation store %s cannot be read: %s", self.path, exc)
+        return StoreUnavailable(f"allocation store {self.path} cannot be read: {exc}")
 
     # --- Writes --------------------------------------------------------------------------------
 
@@ -186,8 +227,11 @@ class AllocationStore:
                 raise StoreUnavailable(f"allocation store {self.path} is locked or unwritable: {exc}") from exc
             try:
                 yield Transaction(conn)
-            except BaseException:
-                conn.execute("ROLLBACK")
+            except BaseException as exc:
+                with suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreUnavailable(f"allocation store {self.path} cannot be used: {exc}") from exc
                 raise
             try:
                 conn.execute("COMMIT")
@@ -196,29 +240,28 @@ class AllocationStore:
                 raise StoreUnavailable(f"allocation store {self.path}: commit failed: {exc}") from exc
 
     def get(self, allocation_id: str) -> StoredAllocation | None:
-        with self._read_lock:
-            if not self.path.exists():
-                return None
-            if self._reader is None:
-                self._reader = self._connect()
-            row = self._reader.execute(
-                "SELECT id, created_at, answer FROM allocations WHERE id = ?", (allocation_id,)
-            ).fetchone()
-        return StoredAllocation(row[0], row[1], json.loads(row[2])) if row else None
+        rows = self._select("SELECT id, created_at, answer FROM allocations WHERE id = ?", (allocation_id,))
+        return rows[0] if rows else None
 
     def list(self) -> list[StoredAllocation]:
+        return self._select("SELECT id, created_at, answer FROM allocations ORDER BY created_at, id", ())
+
+    def _select(self, query: str, params: tuple[Any, ...]) -> list[StoredAllocation]:
         with self._read_lock:
-            if not self.path.exists():
+            reader = self._open_reader()
+            if reader is None:
                 return []
-            if self._reader is None:
-                self._reader = self._connect()
-            rows = self._reader.execute("SELECT id, created_at, answer FROM allocations ORDER BY created_at, id").fetchall()
-        return [StoredAllocation(r[0], r[1], json.loads(r[2])) for r in rows]
+            try:
+                rows = reader.execute(query, params).fetchall() if _has_schema(reader) else []
+                return [StoredAllocation(r[0], r[1], json.loads(r[2])) for r in rows]
+            except (sqlite3.Error, ValueError) as exc:
+                raise self._unreadable(exc) from exc
 
     def delete(self, allocation_id: str) -> bool:
         """Release an allocation and the stock it holds; False when there is none by that id."""
-        if not self.path.exists():
-            return False
+        with self._read_lock:
+            if self._open_reader() is None:
+                return False
         with self.transaction() as txn:
             return txn.delete(allocation_id)
 
@@ -248,6 +291,15 @@ class Transaction:
 
     def delete(self, allocation_id: str) -> bool:
         return self.conn.execute("DELETE FROM allocations WHERE id = ?", (allocation_id,)).rowcount > 0
+
+
+def _has_schema(conn: sqlite3.Connection) -> bool:
+    """False for a database whose schema is not written yet (just created: nothing allocated)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'placements'").fetchone():
+        return True
+    if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+        return False
+    raise sqlite3.DatabaseError("the placements table is missing")
 
 
 def _read_placements(conn: sqlite3.Connection) -> tuple[Placement, ...]:

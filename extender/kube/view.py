@@ -26,8 +26,14 @@ class BoundPod:
 
 
 class PlacementSource(Protocol):
+    """Anything that uses up stock. The contract every source keeps (SQLite store, a store kept in
+    the Kubernetes API, reservations): it answers what is placed now, or raises
+    `PlacementsUnavailable` with the reason. Never an empty or an old answer in place of one it
+    could not read: /filter would then count nothing placed and over-commit the sites."""
+
     def placements(self) -> tuple[int, Sequence[Placement]]:
-        """(version, placements): the version changes whenever the placements do."""
+        """(version, placements): the version changes whenever the placements do.
+        Raises `PlacementsUnavailable` when the source cannot be read."""
         ...
 
 

@@ -8,8 +8,17 @@ from importlib.metadata import PackageNotFoundError, version
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from extender.errors import PlacementsUnavailable
 from extender.protocol.service import Extender
-from extender.protocol.wire import WireError, decode_binding_args, decode_extender_args, decode_preemption_args, encode
+from extender.protocol.wire import (
+    ExtenderBindingResult,
+    ExtenderFilterResult,
+    WireError,
+    decode_binding_args,
+    decode_extender_args,
+    decode_preemption_args,
+    encode,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +69,7 @@ def healthz() -> Response:
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
     detail = extender().ready()
-    ready = bool(detail["cluster_synced"])
+    ready = bool(detail["cluster_synced"]) and detail["placements_error"] is None
     return jsonify(ready=ready, **detail), (200 if ready else 503)
 
 
@@ -77,10 +86,24 @@ def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 
+REASON_UNAVAILABLE = "site-extender cannot decide: {reason}"
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(WireError)
     def bad_request(exc: WireError) -> tuple[Response, int]:
         return _error(400, str(exc))
+
+    @app.errorhandler(PlacementsUnavailable)
+    def unavailable(exc: PlacementsUnavailable) -> tuple[Response, int]:
+        """What is placed cannot be read: no decision. /filter and /bind say so in their answer (the
+        scheduler fails the attempt and retries), the rest answer 503."""
+        reason = REASON_UNAVAILABLE.format(reason=exc)
+        if request.path == "/filter":
+            return wire(ExtenderFilterResult(Error=reason)), 200
+        if request.path == "/bind":
+            return wire(ExtenderBindingResult(Error=reason)), 200
+        return _error(503, reason)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:

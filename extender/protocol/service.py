@@ -14,7 +14,7 @@ from extender.domain.model import NodeRef, Placement, node_ref
 from extender.engine import decide
 from extender.engine.frames import NodeFrames
 from extender.engine.framework import Snapshot
-from extender.errors import VMRequestError
+from extender.errors import PlacementsUnavailable, VMRequestError
 from extender.kube.view import Binder, ClusterView, PlacementSource, StaticCluster
 from extender.protocol.wire import (
     ExtenderArgs,
@@ -184,12 +184,24 @@ class Extender:
         return found
 
     def ready(self) -> dict[str, object]:
-        """Readiness detail: policy loaded and cluster view synced."""
+        """Readiness detail: policy loaded, cluster view synced, every other placement source readable."""
         return {
             "policy": self.policies.status(),
             "cluster_synced": self.cluster.synced(),
             "cluster": self.cluster.stats(),
+            "placements_error": self.placements_problem(),
         }
+
+    def placements_problem(self) -> str | None:
+        """Why some placement source (the allocation store...) cannot be read now, None when all can."""
+        for source in self.sources:
+            if source is self.cluster:
+                continue
+            try:
+                source.placements()
+            except PlacementsUnavailable as exc:
+                return str(exc)
+        return None
 
 
 def _unique(answers: Sequence[tuple[int, Sequence[Placement]]]) -> list[Placement]:
