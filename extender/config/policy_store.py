@@ -33,6 +33,8 @@ class PolicyStore:
         self.inventory_source = "cluster" if cluster_inventory else "files"
         """Where the inventory comes from: its files, or the cluster (empty until `use_inventory`)."""
         self._lock = threading.Lock()
+        """Held only to read or swap the policy with its generation: never while files are read."""
+        self._reload_lock = threading.Lock()
         self._policy = self._load(EMPTY_INVENTORY)
         self.generation = 1
         """Counts successful loads; keys anything derived from the policy (snapshots)."""
@@ -52,25 +54,33 @@ class PolicyStore:
             return self.generation, self._policy
 
     def reload(self) -> bool:
-        """Load the policy again; on failure keep the one in force and remember why. True if replaced."""
-        with self._lock:
-            self.reloads += 1
+        """Load the policy again; on failure keep the one in force and remember why. True if replaced.
+
+        The files are read and validated outside the lock, so the verbs keep answering with the policy
+        in force meanwhile; only the swap takes the lock. Reloads run one at a time."""
+        with self._reload_lock:
             try:
                 policy = self._load(self._policy.inventory)
             except Exception as exc:  # noqa: BLE001 - whatever breaks a reload, the good policy stays
                 if not isinstance(exc, ConfigError):
                     exc = ConfigError([f"{self.path}: cannot be loaded: {type(exc).__name__}: {exc}"])
-                self.last_error = str(exc)
-                self.last_error_at = time.time()
-                self.reload_errors += 1
+                with self._lock:
+                    self.reloads += 1
+                    self.last_error = str(exc)
+                    self.last_error_at = time.time()
+                    self.reload_errors += 1
                 log.error("policy reload failed, keeping the last good policy: %s", exc,
                           extra={"generation": self.generation, "problems": exc.problems})
                 return False
-            self._policy = policy
-            self.generation += 1
-            self.loaded_at = time.time()
-            self.last_error = None
-            self.last_error_at = None
+            with self._lock:
+                if self.inventory_source == "cluster":  # the cluster's newest, put in force meanwhile
+                    policy = replace(policy, inventory=self._policy.inventory)
+                self.reloads += 1
+                self._policy = policy
+                self.generation += 1
+                self.loaded_at = time.time()
+                self.last_error = None
+                self.last_error_at = None
             log.info("policy reloaded", extra={"generation": self.generation, "sites": len(policy.inventory.sites)})
             return True
 

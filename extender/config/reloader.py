@@ -71,16 +71,23 @@ class Watcher:
         return [self.store.path, Path(inventory)]
 
     def check(self) -> bool | None:
-        """Reload if anything changed: True/False for the reload's result, None if nothing changed."""
-        now = signature(self.paths())
-        if now == self._seen:
+        """Reload if anything changed: True/False for the reload's result, None if nothing changed.
+
+        What was read is known only as well as the signature taken before reading: when the files
+        moved while they were read, the signature from before is kept, so the next check reloads again
+        and the last write always wins."""
+        paths = self.paths()
+        before = signature(paths)
+        if before == self._seen:
             return None
-        log.info("policy or inventory files changed, reloading", extra={"paths": [str(p) for p in self.paths()]})
-        # Remember what was read now: if the files move again meanwhile, the next check reloads again.
-        self._seen = now
+        log.info("policy or inventory files changed, reloading", extra={"paths": [str(p) for p in paths]})
         ok = self.store.reload()
-        if ok:  # the inventory directory may have moved with the policy
-            self._seen = signature(self.paths())
+        if self.paths() != paths:
+            self._seen = ()  # the inventory moved with the policy: check the new files from scratch
+        else:
+            self._seen = before
+            if signature(paths) != before:
+                log.info("policy or inventory files changed while they were read; reading them again")
         if self.metrics is not None:
             self.metrics.policy_reloaded(ok)
         return ok
