@@ -199,7 +199,8 @@ class AllocationStore:
         except sqlite3.Error as exc:
             raise self._unreadable(exc) from exc
         if found not in (0, SCHEMA_VERSION):
-            conn.close()
+            with closing(conn):
+                pass
             raise StoreUnavailable(f"allocation store {self.path} has schema {found}, this version reads {SCHEMA_VERSION}")
         self._reader = conn
         return conn
