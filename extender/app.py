@@ -145,6 +145,11 @@ def _harden(app: Flask, service: Extender) -> None:
     def stock_left():  # type: ignore[no-untyped-def]
         return left_by_site_and_flavor(service.view()[1])
 
-    observe.instrument(service, metrics.init_app(app, service.cluster, service.policies, stock_left))
+    from extender.ops import status_page
+    from extender.ops.recent import RecentDecisions
+
+    recent = app.extensions[status_page.EXTENSION_KEY] = RecentDecisions()
+    app.register_blueprint(status_page.bp)
+    observe.instrument(service, metrics.init_app(app, service.cluster, service.policies, stock_left), recent)
     tls.init_app(app)
     limits.init_app(app)

@@ -16,6 +16,7 @@ from typing import Any
 
 from extender.engine.decide import FilterDecision
 from extender.ops.metrics import OUTCOME_ERROR, OUTCOME_OK, Metrics, set_outcome
+from extender.ops.recent import RecentDecisions
 
 log = logging.getLogger("extender.decisions")
 
@@ -68,7 +69,7 @@ def _describe(verb: str, result: Any, metrics: Metrics, decision: Any = None) ->
     return {"error": getattr(result, "Error", "") or ""}
 
 
-def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics) -> Callable[..., Any]:
+def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics, recent: RecentDecisions | None) -> Callable[..., Any]:
     """`method` observed. For the `DECIDED` verbs `method` answers (result, decision); the wrapper
     answers the result alone, as the verb it replaces."""
     @functools.wraps(method)
@@ -95,14 +96,20 @@ def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics) -> Callable[.
         fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         set_outcome(OUTCOME_ERROR if fields.get("error") else OUTCOME_OK)
         log.info("decision", extra=fields)
+        if recent is not None:
+            try:
+                recent.record(verb, fields, result, decision)
+            except Exception:  # noqa: BLE001 - observing must never change the answer
+                log.exception("cannot keep the %s decision for the status page", verb)
         return result
 
     return decide
 
 
-def instrument(extender: Any, metrics: Metrics) -> None:
-    """Replace the verb methods of this one service instance by observed ones (`DECIDED`)."""
+def instrument(extender: Any, metrics: Metrics, recent: RecentDecisions | None = None) -> None:
+    """Replace the verb methods of this one service instance by observed ones (`DECIDED`); with
+    `recent`, each decision is also kept there for the status page."""
     for verb in VERBS:
         method = getattr(extender, DECIDED.get(verb, verb), None)
         if callable(method):
-            setattr(extender, verb, _wrap(verb, method, metrics))
+            setattr(extender, verb, _wrap(verb, method, metrics, recent))
