@@ -83,11 +83,21 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
 
     from extender.kube.binder import KubeBinder
     from extender.kube.cache import KubeCache
+    from extender.kube.labeller import SiteLabeller
+    from extender.protocol.wire import Pod
 
     api = config.api_client(target)
     core = CoreV1Api(api)
     reservations = Reservations()
-    cache = KubeCache(core, policies, on_bound=reservations.release, reservations=lambda: len(reservations))
+    labeller = SiteLabeller(core)
+
+    def bound(pod: Pod) -> None:
+        """A pod the watch shows bound with its placement recorded: the cache counts it from now on,
+        and it gets its site label if the API server did not copy it from the Binding."""
+        reservations.release(pod.metadata.uid)
+        labeller.check(pod)
+
+    cache = KubeCache(core, policies, on_bound=bound, reservations=lambda: len(reservations))
     if settings.state == STATE_CLUSTER:
         from kubernetes.client import CustomObjectsApi
 

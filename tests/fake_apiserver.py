@@ -8,7 +8,9 @@ real API server gave (`tests/fixtures/apiserver/`), so that the real `kubernetes
   (a binding made here, an event a test pushes) until `timeoutSeconds` or the server stops.
 - `GET/PATCH /api/v1/namespaces/NS/pods/NAME`, `POST .../pods/NAME/binding`: pods the server holds
   (the recorded `get-pod-bound.json` shape); binding answers are the recorded 201, 409 (already
-  assigned; uid precondition) and 404 bodies, with the pod's name and node put in their messages.
+  assigned; uid precondition) and 404 bodies, with the pod's name and node put in their messages. A
+  binding copies its annotations onto the pod, and its labels unless `copies_binding_labels` is off
+  (kube-apiserver before 1.35, or with PodTopologyLabelsAdmission off).
 
 Every request is logged in `requests` (method, path, query) for the tests to assert on.
 """
@@ -85,6 +87,7 @@ class FakeApiServer:
         """With `binding_status`: make the binding, then answer that status (the answer lost on the way)."""
         self.patch_status: int | None = None
         """Force every patch to answer this status."""
+        self.copies_binding_labels = True
         self.lists_open = threading.Event()
         """Cleared, list requests wait until it is set (a slow first sync)."""
         self.lists_open.set()
@@ -125,8 +128,11 @@ class FakeApiServer:
             self.lists[resource] = {**listed, "metadata": {"resourceVersion": str(self.version)}, "items": items}
             self.cond.notify_all()
 
-    def add_pod(self, pod: dict[str, Any]) -> None:
+    def add_pod(self, pod: dict[str, Any], watched: bool = True) -> None:
+        """A pod the server holds; `watched`: the pods watch delivers it too (else the watch lags)."""
         self.pods[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = copy.deepcopy(pod)
+        if watched:
+            self.push("pods", "ADDED", pod)
 
     def seen(self, method: str, path: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path == path]
@@ -181,7 +187,11 @@ class FakeApiServer:
                 body["details"]["name"] = name
                 return code, body
             pod["spec"]["nodeName"] = node
-        self.push("pods", "ADDED", pod)
+            meta = binding.get("metadata") or {}
+            pod["metadata"].setdefault("annotations", {}).update(meta.get("annotations") or {})
+            if self.copies_binding_labels:
+                pod["metadata"].setdefault("labels", {}).update(meta.get("labels") or {})
+        self.push("pods", "MODIFIED", pod)
         if self.binding_status is not None:
             return self.binding_status, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
                                          "message": "forced by the test", "code": self.binding_status}

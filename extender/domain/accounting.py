@@ -89,19 +89,21 @@ def pod_placement(inventory: Inventory, pod: Pod, node: NodeRef,
     return None if request is None else placement_of(inventory, pod, node, request)
 
 
-def placement_patch(uid: str, site_id: str, region: str, zone: str, flavor_id: str) -> dict[str, object]:
-    """The merge patch that records a placement on its pod: annotations with site, region, zone and
-    flavor, and the site label (`kubectl get pods -l site-extender.io/site=site1`). The uid makes
-    the patch fail on a pod of the same name that replaced this one."""
-    return {
-        "metadata": {
-            "uid": uid,
-            "labels": {SITE_LABEL: site_id},
-            "annotations": {
-                SITE_ANNOTATION: site_id,
-                REGION_ANNOTATION: region,
-                ZONE_ANNOTATION: zone,
-                FLAVOR_ANNOTATION: flavor_id,
-            },
-        }
-    }
+def placement_annotations(site_id: str, region: str, zone: str, flavor_id: str) -> dict[str, str]:
+    """The annotations that record a placement on its pod: site, region, zone and flavor (the flavor is
+    what the pod counts as from then on)."""
+    return {SITE_ANNOTATION: site_id, REGION_ANNOTATION: region, ZONE_ANNOTATION: zone, FLAVOR_ANNOTATION: flavor_id}
+
+
+def site_labels(site_id: str) -> dict[str, str]:
+    """The label that records a pod's site, for selectors: `kubectl get pods -l site-extender.io/site=site1`."""
+    return {SITE_LABEL: site_id}
+
+
+def missing_site_label(pod: Pod) -> str | None:
+    """The site to label a bound pod with: the site its placement annotation names, when its label does
+    not say so (an API server that did not copy the Binding's labels); None when there is nothing to do."""
+    site = (pod.metadata.annotations or {}).get(SITE_ANNOTATION)
+    if not site or not pod.spec.nodeName or (pod.metadata.labels or {}).get(SITE_LABEL) == site:
+        return None
+    return site

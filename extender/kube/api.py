@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 import urllib3
-from kubernetes.client import CoreV1Api, V1Binding, V1ObjectMeta, V1ObjectReference
+from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from extender.errors import ApiError, ConflictError, GoneError, NotFoundError
@@ -58,13 +58,18 @@ def read_pod(core: CoreV1Api, namespace: str, name: str, timeout: float) -> Pod:
             response.release_conn()
 
 
-def bind_pod(core: CoreV1Api, namespace: str, name: str, uid: str, node: str, timeout: float) -> None:
-    """POST pods/NAME/binding with the pod uid as precondition."""
-    body = V1Binding(
-        api_version="v1", kind="Binding",
-        metadata=V1ObjectMeta(name=name, namespace=namespace, uid=uid),
-        target=V1ObjectReference(api_version="v1", kind="Node", name=node),
-    )
+def bind_pod(core: CoreV1Api, namespace: str, name: str, uid: str, node: str, timeout: float,
+             annotations: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> None:
+    """POST pods/NAME/binding with the pod uid as precondition. kube-apiserver copies the Binding's
+    annotations onto the pod in the same write (and its labels from 1.35 on, PodTopologyLabelsAdmission);
+    older servers ignore the labels."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "uid": uid}
+    if annotations:
+        metadata["annotations"] = annotations
+    if labels:
+        metadata["labels"] = labels
+    body = {"apiVersion": "v1", "kind": "Binding", "metadata": metadata,
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
     with api_errors():
         response = core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False,
                                                       _request_timeout=timeout)

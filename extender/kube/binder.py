@@ -1,12 +1,15 @@
-"""`POST /bind`: the admission point of a placement.
+"""`POST /bind`: the admission point of a placement, in one API write.
 
 kube-scheduler's binding cycle is asynchronous, so the filter of pod B can run before the bind of pod
-A and both may pass a site with one slot left. Under one lock the binder re-checks the pod on its
-node against every placement, reservations included (`decide.admit`), and reserves what it admits;
-only then does it POST the Binding (uid precondition) and record the placement on the pod. The
-reservation goes when the binding fails, when the watch shows the pod bound with its placement recorded
-(the cache's placement replaces it, counted once by pod uid), or after its timeout. Until the cache
-has listed nodes and pods, nothing is bound: what is placed is not known yet.
+A and both may pass a site with one slot left. The binder takes the pod from the watch cache (by the uid
+the scheduler sent; from the API only when the watch has not delivered it yet), then, under the
+admission lock and for nothing else, re-checks the pod on its node against every placement,
+reservations included (`decide.admit`), and reserves what it admits. Then one write: the Binding, with
+the uid as precondition and the placement (annotations, and the site label) in its metadata, which
+kube-apiserver copies onto the pod. A server that does not copy the label gets it from `SiteLabeller`
+after the answer. The reservation goes when the binding fails, when the watch shows the pod bound with
+its placement recorded (the cache's placement replaces it, counted once by pod uid), or after its
+timeout. Until the cache has listed nodes and pods, nothing is bound: what is placed is not known yet.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from dataclasses import replace
 
 from kubernetes.client import CoreV1Api
 
-from extender.domain.accounting import placement_of, placement_patch
+from extender.domain.accounting import placement_annotations, placement_of, site_labels
+from extender.domain.model import FLAVOR_ANNOTATION
 from extender.engine import decide
 from extender.engine.framework import Status
 from extender.errors import ApiError, NotFoundError, VMRequestError
 from extender.kube.api import bind_pod, patch_pod, read_pod
+from extender.kube.cache import KubeCache
 from extender.kube.reservations import Reservations
-from extender.kube.view import ClusterView
 from extender.protocol.service import Extender
 from extender.protocol.wire import ExtenderBindingArgs, ExtenderBindingResult, Pod
 
@@ -44,7 +48,7 @@ ERR_API = "binding pod {pod} to node {node} failed: {detail}"
 class KubeBinder:
     """Binds pods through the API, admitting each against the placements and reservations."""
 
-    def __init__(self, core: CoreV1Api, extender: Extender, cluster: ClusterView, reservations: Reservations,
+    def __init__(self, core: CoreV1Api, extender: Extender, cluster: KubeCache, reservations: Reservations,
                  timeout: float = API_TIMEOUT_SECONDS) -> None:
         self.core = core
         self.extender = extender
@@ -54,6 +58,47 @@ class KubeBinder:
 
     def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:
         name = f"{args.PodNamespace}/{args.PodName}"
+        found = self._pod(args)
+        if isinstance(found, ExtenderBindingResult):
+            return found
+        pod = found
+        if pod.spec.nodeName:
+            return self._already_bound(name, pod, args.Node)
+
+        if not self.cluster.synced():
+            return ExtenderBindingResult(Error=ERR_NOT_SYNCED.format(pod=name))
+        admitted = self._admit(name, pod, args.Node)
+        if isinstance(admitted, str):
+            return ExtenderBindingResult(Error=admitted)
+        annotations = labels = None
+        if admitted is not None:
+            site, region, zone, flavor = admitted
+            annotations, labels = placement_annotations(site, region, zone, flavor), site_labels(site)
+        try:
+            bind_pod(self.core, args.PodNamespace, args.PodName, pod.metadata.uid, args.Node, self.timeout,
+                     annotations=annotations, labels=labels)
+        except ApiError as exc:
+            result, now = self._bind_failed(name, args, exc)
+            if admitted is not None and result.Error:
+                self.reservations.release(pod.metadata.uid)
+            elif annotations and now is not None and FLAVOR_ANNOTATION not in (now.metadata.annotations or {}):
+                # Bound to this node by someone else meanwhile: record the placement admitted, so the
+                # pod counts as reserved and its reservation can go.
+                self._record(args, annotations, labels or {})
+            return result
+        return ExtenderBindingResult()
+
+    def _pod(self, args: ExtenderBindingArgs) -> Pod | ExtenderBindingResult:
+        """The pod to bind: from the watch cache by its uid (pending, or already bound), else (the
+        watch has not delivered it yet, or no uid was sent) read from the API and its uid checked."""
+        name = f"{args.PodNamespace}/{args.PodName}"
+        if args.PodUID:
+            pod = self.cluster.pending(args.PodUID)
+            if pod is None:
+                bound = self.cluster.pods([args.PodUID]).get(args.PodUID)
+                pod = bound.pod if bound is not None else None
+            if pod is not None and (pod.metadata.namespace, pod.metadata.name) == (args.PodNamespace, args.PodName):
+                return pod
         try:
             pod = read_pod(self.core, args.PodNamespace, args.PodName, self.timeout)
         except NotFoundError as exc:
@@ -63,25 +108,7 @@ class KubeBinder:
         if args.PodUID and pod.metadata.uid != args.PodUID:
             return ExtenderBindingResult(
                 Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID))
-        if pod.spec.nodeName:
-            return self._already_bound(name, pod, args.Node)
-
-        if not self.cluster.synced():
-            return ExtenderBindingResult(Error=ERR_NOT_SYNCED.format(pod=name))
-        admitted = self._admit(name, pod, args.Node)
-        if isinstance(admitted, str):
-            return ExtenderBindingResult(Error=admitted)
-        try:
-            bind_pod(self.core, args.PodNamespace, args.PodName, pod.metadata.uid, args.Node, self.timeout)
-        except ApiError as exc:
-            result = self._bind_failed(name, args, exc)
-            if admitted is not None and result.Error:
-                self.reservations.release(pod.metadata.uid)
-            if result.Error:
-                return result
-        if admitted is not None:
-            self._record(args, admitted)
-        return ExtenderBindingResult()
+        return pod
 
     def _admit(self, name: str, pod: Pod, node_name: str) -> str | tuple[str, str, str, str] | None:
         """Under the admission lock: check and reserve. An error text, or the placement recorded
@@ -104,11 +131,10 @@ class KubeBinder:
             self.reservations.reserve(placement)
             return candidate.site.id, candidate.region, candidate.zone, flavor.id
 
-    def _record(self, args: ExtenderBindingArgs, placed: tuple[str, str, str, str]) -> None:
-        """Write the placement on the bound pod. The pod is bound whatever happens here: a failure is
-        logged, never answered (the scheduler would retry a pod that is already placed)."""
-        site, region, zone, flavor = placed
-        patch = placement_patch(args.PodUID, site, region, zone, flavor)
+    def _record(self, args: ExtenderBindingArgs, annotations: dict[str, str], labels: dict[str, str]) -> None:
+        """Write the placement on a pod bound without it. The pod is bound whatever happens here: a
+        failure is logged, never answered (the scheduler would retry a pod that is already placed)."""
+        patch = {"metadata": {"uid": args.PodUID, "labels": labels, "annotations": annotations}}
         try:
             patch_pod(self.core, args.PodNamespace, args.PodName, patch, self.timeout)
         except ApiError as exc:
@@ -120,22 +146,24 @@ class KubeBinder:
             return ExtenderBindingResult()
         return ExtenderBindingResult(Error=ERR_ELSEWHERE.format(pod=name, other=pod.spec.nodeName, node=node))
 
-    def _bind_failed(self, name: str, args: ExtenderBindingArgs, exc: ApiError) -> ExtenderBindingResult:
-        """What a failed binding means, from the pod as it is now: a 409 is either 'already bound'
-        (to this node: success) or the uid precondition; after any other failure (a timeout, a 5xx)
-        the binding may still have been made before the answer was lost. A 404: the pod went away."""
+    def _bind_failed(self, name: str, args: ExtenderBindingArgs,
+                     exc: ApiError) -> tuple[ExtenderBindingResult, Pod | None]:
+        """What a failed binding means, from the pod as it is now (returned too, when read): a 409 is
+        either 'already bound' (to this node: success) or the uid precondition; after any other failure
+        (a timeout, a 5xx) the binding may still have been made before the answer was lost. A 404: the
+        pod went away."""
         if isinstance(exc, NotFoundError):
-            return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=exc.message))
+            return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=exc.message)), None
         try:
             pod: Pod | None = read_pod(self.core, args.PodNamespace, args.PodName, self.timeout)
         except NotFoundError as gone:
-            return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=gone.message))
+            return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=gone.message)), None
         except ApiError:
             pod = None
         if pod is not None:
             if args.PodUID and pod.metadata.uid != args.PodUID:
                 return ExtenderBindingResult(
-                    Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID))
+                    Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID)), pod
             if pod.spec.nodeName:
-                return self._already_bound(name, pod, args.Node)
-        return ExtenderBindingResult(Error=ERR_API.format(pod=name, node=args.Node, detail=exc))
+                return self._already_bound(name, pod, args.Node), pod
+        return ExtenderBindingResult(Error=ERR_API.format(pod=name, node=args.Node, detail=exc)), pod

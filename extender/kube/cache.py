@@ -1,8 +1,10 @@
 """The node and pod cache: the `ClusterView` the service reads.
 
 Nodes and pods are each kept by a `Reflector` (list, then watch from the list's resourceVersion with
-bookmarks, in a background thread; `extender.kube.reflector`). Only pods bound to a node and not
-finished are kept: they are what uses stock, and what preemption victims are resolved against. Other
+bookmarks, in a background thread; `extender.kube.reflector`). Only unfinished pods are watched. Those
+bound to a node are what uses stock, and what preemption victims are resolved against; those not bound
+yet are kept apart (they use nothing), so that `/bind` finds the pod it binds here rather than reading
+it from the API. Other
 kinds the extender watches (the inventory's custom resources) join the cache with `watch`, so that
 `synced` and `stats` cover them too.
 """
@@ -19,7 +21,7 @@ from kubernetes.client import CoreV1Api
 
 from extender.config.policy import Policy
 from extender.config.policy_store import PolicyStore
-from extender.domain.accounting import holds_resources, pod_placement
+from extender.domain.accounting import FINISHED_PHASES, holds_resources, pod_placement
 from extender.domain.model import EMPTY_MAP, FLAVOR_ANNOTATION, NodeRef, Placement, node_ref
 from extender.kube.reflector import Reflector, Timing
 from extender.kube.view import BoundPod
@@ -28,18 +30,18 @@ from extender.protocol.wire import NodeHead, Pod
 log = logging.getLogger(__name__)
 
 NODES, PODS = "nodes", "pods"
-POD_SELECTOR = "spec.nodeName!=,status.phase!=Succeeded,status.phase!=Failed"
-"""Bound pods that are not finished: a pod leaving this set comes as DELETED on the watch."""
+POD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
+"""Pods that are not finished, bound or not: a pod leaving this set comes as DELETED on the watch."""
 
 
 class KubeCache:
     """Nodes by name and bound pods by uid, kept current from the API server.
 
-    `on_bound(uid)` is called for a pod seen bound with its placement recorded (the reservation for it
+    `on_bound(pod)` is called for a pod seen bound with its placement recorded (the reservation for it
     can go); `reservations()` counts the reservations for `stats()`."""
 
     def __init__(self, core: CoreV1Api, policies: PolicyStore, *, timing: Timing = Timing(),
-                 on_bound: Callable[[str], object] | None = None,
+                 on_bound: Callable[[Pod], object] | None = None,
                  reservations: Callable[[], int] | None = None) -> None:
         self.core = core
         self.policies = policies
@@ -53,6 +55,9 @@ class KubeCache:
         are the same (the snapshot memoizes candidates by it), so `resolve` only looks names up."""
         self._node_generation = 0
         self._pods: dict[str, Pod] = {}
+        self._pending: dict[str, Pod] = {}
+        """Pods not bound yet, by uid: what `/bind` is asked about. They place nothing, so a change
+        here never makes a new snapshot."""
         self._version = 0
         self._counters = {"relists": 0, "watch_errors": 0, "events": 0}
         self._memo: dict[str, tuple[int, Pod, Mapping[str, str] | None, Placement | None]] = {}
@@ -167,6 +172,11 @@ class KubeCache:
         else:
             self._placed[uid] = placement
 
+    def pending(self, uid: str) -> Pod | None:
+        """The pod `uid` as the watch last showed it unbound; None when it is bound, finished, gone,
+        or not delivered yet."""
+        return self._pending.get(uid)
+
     def pods(self, uids: Iterable[str]) -> dict[str, BoundPod]:
         known = self._pods
         found = {}
@@ -187,6 +197,7 @@ class KubeCache:
             "synced": self.synced(),
             "nodes": len(self._nodes),
             "pods": len(self._pods),
+            "pending_pods": len(self._pending),
             "last_sync_age_seconds": None if None in heard else round(now - min(h for h in heard if h is not None), 3),
             "reservations": self._reservations() if self._reservations else 0,
             **self._counters,
@@ -205,7 +216,8 @@ class KubeCache:
         self._replace_nodes({n.metadata.name: n.metadata.labels or EMPTY_MAP for n in items})
 
     def _pods_listed(self, items: list[Pod]) -> None:
-        self._replace_pods({p.metadata.uid: p for p in items if holds_resources(p) and p.metadata.uid})
+        self._replace_pods({p.metadata.uid: p for p in items if holds_resources(p) and p.metadata.uid},
+                           {p.metadata.uid: p for p in items if _pending(p) and p.metadata.uid})
 
     # --- state changes ----------------------------------------------------------------------------------
 
@@ -218,13 +230,14 @@ class KubeCache:
                 self._dirty = None
                 self._version += 1
 
-    def _replace_pods(self, pods: dict[str, Pod]) -> None:
+    def _replace_pods(self, pods: dict[str, Pod], pending: dict[str, Pod]) -> None:
         with self._lock:
+            self._pending = pending
             if pods != self._pods:
                 self._pods = pods
                 self._dirty = None
                 self._version += 1
-        self._bound([uid for uid, pod in pods.items() if _recorded(pod)])
+        self._bound([pod for pod in pods.values() if _recorded(pod)])
 
     def _node_event(self, kind: str, head: NodeHead) -> None:
         name = head.metadata.name
@@ -252,6 +265,11 @@ class KubeCache:
         uid = pod.metadata.uid
         if not uid:
             return
+        with self._lock:
+            if kind != "DELETED" and _pending(pod):
+                self._pending[uid] = pod
+            else:
+                self._pending.pop(uid, None)
         keep = kind != "DELETED" and holds_resources(pod)
         with self._lock:
             known = self._pods.get(uid)
@@ -267,12 +285,12 @@ class KubeCache:
                 self._dirty.add(uid)
             self._version += 1
         if keep and _recorded(pod) and not (known is not None and _recorded(known)):
-            self._bound([uid])
+            self._bound([pod])
 
-    def _bound(self, uids: list[str]) -> None:
+    def _bound(self, pods: list[Pod]) -> None:
         if self._on_bound is not None:
-            for uid in uids:
-                self._on_bound(uid)
+            for pod in pods:
+                self._on_bound(pod)
 
 
 def _ref(known: NodeRef | None, name: str, labels: Mapping[str, str]) -> NodeRef:
@@ -280,6 +298,11 @@ def _ref(known: NodeRef | None, name: str, labels: Mapping[str, str]) -> NodeRef
     if known is not None and known.labels == (labels or EMPTY_MAP):
         return known
     return node_ref(name, labels)
+
+
+def _pending(pod: Pod) -> bool:
+    """Not bound yet and not finished (a pod to be scheduled)."""
+    return not pod.spec.nodeName and pod.status.phase not in FINISHED_PHASES
 
 
 def _recorded(pod: Pod) -> bool:

@@ -8,7 +8,7 @@ import msgspec
 import pytest
 
 from extender.config.policy import load_policy
-from extender.domain.accounting import placement_patch, pod_placement
+from extender.domain.accounting import missing_site_label, placement_annotations, pod_placement, site_labels
 from extender.domain.model import node_ref
 from extender.kube.reservations import Reservations
 from extender.protocol.wire import Pod
@@ -60,11 +60,29 @@ def test_a_bound_pod_uses(the_pod, expected) -> None:
     assert got == expected
 
 
-def test_placement_patch() -> None:
-    assert placement_patch("u1", "site1", "region1", "az1", "c6.large.2") == {"metadata": {
-        "uid": "u1", "labels": {"site-extender.io/site": "site1"},
-        "annotations": {"site-extender.io/site": "site1", "site-extender.io/region": "region1",
-                        "site-extender.io/availability-zone": "az1", "site-extender.io/flavor": "c6.large.2"}}}
+def test_placement_metadata() -> None:
+    assert placement_annotations("site1", "region1", "az1", "c6.large.2") == {
+        "site-extender.io/site": "site1", "site-extender.io/region": "region1",
+        "site-extender.io/availability-zone": "az1", "site-extender.io/flavor": "c6.large.2"}
+    assert site_labels("site1") == {"site-extender.io/site": "site1"}
+
+
+def _pod(node: str, annotations: dict | None, labels: dict | None) -> Pod:
+    return msgspec.convert({"metadata": {"name": "p", "uid": "u", "annotations": annotations, "labels": labels},
+                            "spec": {"nodeName": node}}, Pod)
+
+
+@pytest.mark.parametrize(("node", "annotations", "labels", "missing"), [
+    pytest.param("n1", {"site-extender.io/site": "site1"}, None, "site1", id="bound-without-label"),
+    pytest.param("n1", {"site-extender.io/site": "site1"}, {"site-extender.io/site": "site2"}, "site1",
+                 id="label-says-another-site"),
+    pytest.param("n1", {"site-extender.io/site": "site1"}, {"site-extender.io/site": "site1"}, None,
+                 id="labelled"),
+    pytest.param("", {"site-extender.io/site": "site1"}, None, None, id="not-bound"),
+    pytest.param("n1", None, None, None, id="no-placement-recorded"),
+])
+def test_missing_site_label(node, annotations, labels, missing) -> None:
+    assert missing_site_label(_pod(node, annotations, labels)) == missing
 
 
 def test_reservations_expire_and_release() -> None:

@@ -45,40 +45,80 @@ def reservations(app) -> int:
     return app.extensions[EXTENSION_KEY].cluster.stats()["reservations"]
 
 
-def test_bind_posts_the_binding_with_the_uid_and_records_the_placement(api, app) -> None:
+PLACEMENT = {"site-extender.io/site": "site2", "site-extender.io/region": "region1",
+             "site-extender.io/availability-zone": "az2", "site-extender.io/flavor": "c6.large.2"}
+
+
+def writes(api: FakeApiServer) -> list[str]:
+    return [f"{r.method} {r.path}" for r in api.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")]
+
+
+def pod_reads(api: FakeApiServer) -> list[str]:
+    return [r.path for r in api.requests if r.method == "GET" and "/namespaces/" in r.path]
+
+
+def test_bind_is_one_write_with_the_uid_and_the_placement_in_the_binding(api, app) -> None:
     api.add_pod(vm_pod("vm-a", UID))
+    cache = app.extensions[EXTENSION_KEY].cluster
+    api.wait_for(lambda: cache.pending(UID) is not None)
     client = app.test_client()
 
     assert bind(client, "vm-a", UID, "site2") == ""
 
+    # the pod came from the watch cache, the placement rode in the Binding: one API call in all
+    assert pod_reads(api) == []
+    assert writes(api) == ["POST /api/v1/namespaces/default/pods/vm-a/binding"]
     [posted] = api.seen("POST", "/api/v1/namespaces/default/pods/vm-a/binding")
-    assert posted.body["metadata"] == {"name": "vm-a", "namespace": "default", "uid": UID}
-    assert posted.body["target"] == {"apiVersion": "v1", "kind": "Node", "name": "site2"}
-    [patched] = api.seen("PATCH", "/api/v1/namespaces/default/pods/vm-a")
-    assert patched.body["content-type"] == "application/merge-patch+json"
-    assert patched.body["patch"] == {"metadata": {
-        "uid": UID,
-        "labels": {"site-extender.io/site": "site2"},
-        "annotations": {"site-extender.io/site": "site2", "site-extender.io/region": "region1",
-                        "site-extender.io/availability-zone": "az2", "site-extender.io/flavor": "c6.large.2"}}}
-    # the watch shows the pod bound: the cache counts it and the reservation goes (never twice)
-    cache = app.extensions[EXTENSION_KEY].cluster
+    assert posted.body == {
+        "apiVersion": "v1", "kind": "Binding",
+        "metadata": {"name": "vm-a", "namespace": "default", "uid": UID, "annotations": PLACEMENT,
+                     "labels": {"site-extender.io/site": "site2"}},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": "site2"}}
+    # the server copied both onto the pod; the watch shows it bound: the cache counts it and the
+    # reservation goes (never twice); nothing is left to label
     api.wait_for(lambda: UID in cache.pods([UID]) and reservations(app) == 0)
+    pod = api.pods[("default", "vm-a")]["metadata"]
+    assert pod["annotations"].items() >= PLACEMENT.items()
+    assert pod["labels"]["site-extender.io/site"] == "site2"
+    assert cache.pending(UID) is None
     policy, snapshot = app.extensions[EXTENSION_KEY].view()
     assert snapshot.usage("site2").vms == 1
+    assert writes(api) == ["POST /api/v1/namespaces/default/pods/vm-a/binding"]
 
 
-def test_a_pod_bound_but_not_annotated_counts_once_as_reserved(api, app, caplog) -> None:
+def test_a_pod_the_watch_has_not_delivered_is_read_from_the_api(api, app) -> None:
+    api.add_pod(vm_pod("vm-a", UID), watched=False)
+
+    assert bind(app.test_client(), "vm-a", UID, "site2") == ""
+    assert pod_reads(api) == ["/api/v1/namespaces/default/pods/vm-a"]
+    assert writes(api) == ["POST /api/v1/namespaces/default/pods/vm-a/binding"]
+
+
+def test_a_server_that_does_not_copy_labels_gets_the_label_after_the_answer(api, app) -> None:
+    api.copies_binding_labels = False  # kube-apiserver before 1.35
     api.add_pod(vm_pod("vm-a", UID))
-    api.patch_status = 500
-    extender = app.extensions[EXTENSION_KEY]
+    cache = app.extensions[EXTENSION_KEY].cluster
+    api.wait_for(lambda: cache.pending(UID) is not None)
 
-    assert bind(app.test_client(), "vm-a", UID, "site2") == ""  # bound: the patch failing changes nothing
-    assert "pod default/vm-a bound to site2, but recording its placement failed: 500" in caplog.text
-    api.wait_for(lambda: UID in extender.cluster.pods([UID]))
-    # the cache has the pod but not the flavor chosen: the reservation stays (until its timeout), once
-    assert reservations(app) == 1
-    assert extender.view()[1].usage("site2").vms == 1
+    assert bind(app.test_client(), "vm-a", UID, "site2") == ""
+    api.wait_for(lambda: len(api.seen("PATCH", "/api/v1/namespaces/default/pods/vm-a")) == 1)
+    [patched] = api.seen("PATCH", "/api/v1/namespaces/default/pods/vm-a")
+    assert patched.body == {"content-type": "application/merge-patch+json", "patch": {
+        "metadata": {"uid": UID, "labels": {"site-extender.io/site": "site2"}}}}
+    assert api.pods[("default", "vm-a")]["metadata"]["labels"]["site-extender.io/site"] == "site2"
+    api.wait_for(lambda: reservations(app) == 0)
+
+
+def test_a_failed_label_patch_is_tried_again(api, app, monkeypatch) -> None:
+    monkeypatch.setattr("extender.kube.labeller.BACKOFF_MIN", 0.05)
+    api.copies_binding_labels = False
+    api.patch_status = 500
+    api.add_pod(vm_pod("vm-a", UID))
+
+    assert bind(app.test_client(), "vm-a", UID, "site2") == ""  # answered before any label is tried
+    api.wait_for(lambda: len(api.seen("PATCH", "/api/v1/namespaces/default/pods/vm-a")) >= 2)
+    api.patch_status = None
+    api.wait_for(lambda: api.pods[("default", "vm-a")]["metadata"]["labels"].get("site-extender.io/site") == "site2")
 
 
 @pytest.mark.parametrize("setup, name, uid, node, error", [
@@ -137,7 +177,7 @@ def test_a_binding_made_but_answered_with_an_error_is_success(api, app) -> None:
     extender = app.extensions[EXTENSION_KEY]
 
     assert bind(app.test_client(), "vm-a", UID, "site2") == ""
-    assert len(api.seen("PATCH", "/api/v1/namespaces/default/pods/vm-a")) == 1  # placement recorded
+    assert api.pods[("default", "vm-a")]["metadata"]["annotations"].items() >= PLACEMENT.items()  # recorded
     api.wait_for(lambda: UID in extender.cluster.pods([UID]) and reservations(app) == 0)
     assert extender.view()[1].usage("site2").vms == 1
 

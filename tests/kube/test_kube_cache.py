@@ -235,7 +235,7 @@ def test_placements_kept_up_event_by_event_are_those_of_the_final_state() -> Non
     def pod(k: int) -> Pod:
         raw = json.loads(json.dumps(rng.choice(templates)))
         raw["metadata"]["uid"], raw["metadata"]["name"] = f"uid-{k}", f"pod-{k}"
-        raw["spec"]["nodeName"] = rng.choice([*names, "gone"])
+        raw["spec"]["nodeName"] = rng.choice([*names, "gone", ""])  # "": not bound yet
         return msgspec.convert(raw, Pod)
 
     def head(name: str) -> NodeHead:
@@ -243,6 +243,11 @@ def test_placements_kept_up_event_by_event_are_those_of_the_final_state() -> Non
         if rng.random() < 0.5:
             raw["metadata"]["labels"]["site-extender.io/site"] = rng.choice(["site1", "site2", "site5", "site9"])
         return msgspec.convert(raw, NodeHead)
+
+    def split(pods: dict[str, Pod]) -> tuple[dict[str, Pod], dict[str, Pod]]:
+        """As a list answers: the bound pods, and those not bound yet."""
+        return ({u: p for u, p in pods.items() if p.spec.nodeName},
+                {u: p for u, p in pods.items() if not p.spec.nodeName})
 
     cache = KubeCache(None, PolicyStore(POLICY_DIR))  # type: ignore[arg-type]  # fed by hand, never started
     pods: dict[str, Pod] = {}
@@ -259,12 +264,14 @@ def test_placements_kept_up_event_by_event_are_those_of_the_final_state() -> Non
         elif roll < 0.9:
             cache._node_event("MODIFIED", head(rng.choice(names)))
         else:
-            cache._replace_pods(dict(pods))
+            cache._replace_pods(*split(pods))
         if step % 7 == 0:
             cache.placements()  # a view in between: the next one starts from it
 
     fresh = KubeCache(None, PolicyStore(POLICY_DIR))  # type: ignore[arg-type]
     fresh._replace_nodes(dict(cache._nodes))
-    fresh._replace_pods(dict(cache._pods))
+    fresh._replace_pods(*split(pods))
     assert sorted(map(repr, cache.placements()[1])) == sorted(map(repr, fresh.placements()[1]))
+    assert cache._pending == fresh._pending and set(cache._pending) == set(split(pods)[1])
+    assert all(cache.pending(uid) is pods[uid] for uid in split(pods)[1])
     assert len(cache.placements()[1]) > 5

@@ -106,10 +106,12 @@ def test_recorded_filter_then_bind_then_bind_again(cluster) -> None:
     assert post(served, "/bind", fixture_bytes("bind-0001.json")) == {"Error": ""}
     [posted] = api.seen("POST", "/api/v1/namespaces/default/pods/smallvm/binding")
     assert posted.body["metadata"]["uid"] == SMALLVM_UID and posted.body["target"]["name"] == "site1"
-    [patched] = api.seen("PATCH", "/api/v1/namespaces/default/pods/smallvm")
-    assert patched.body["patch"]["metadata"]["annotations"] == {
+    # the placement rides in the Binding (the server copies it onto the pod): no other write
+    assert posted.body["metadata"]["annotations"] == {
         "site-extender.io/site": "site1", "site-extender.io/region": "region1",
         "site-extender.io/availability-zone": "az1", "site-extender.io/flavor": "c6.large.2"}
+    assert posted.body["metadata"]["labels"] == {"site-extender.io/site": "site1"}
+    assert api.seen("PATCH", "/api/v1/namespaces/default/pods/smallvm") == []
 
     # the scheduler sent the same bind again (bind-0002): the pod is bound there, which is success
     assert post(served, "/bind", fixture_bytes("bind-0002.json")) == {"Error": ""}
