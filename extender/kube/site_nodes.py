@@ -4,8 +4,8 @@ No kubelet runs at a remote site, yet kube-scheduler places only onto Nodes, and
 controller taints a Node whose heartbeats stop. So one replica of the extender, the leader elected on
 a Lease (`kubernetes.leaderelection`), keeps for every site:
 - the Node named by the site id, labelled with its site, region and zone and the owner label
-  `site-extender.io/managed-by`, advertising `site-extender.io/vm` (what `advertise` says), tainted
-  `NoSchedule` while the site is Offline or Sellout;
+  `site-extender.io/managed-by`, advertising `site-extender.io/vm` and the site's figures (what
+  `advertise` says), tainted `NoSchedule` while the site is Offline or Sellout;
 - its Ready condition, written again whenever it changes and every `STATUS_EVERY` seconds;
 - its Lease in `kube-node-lease`, renewed every `heartbeat` seconds: the heartbeat the node lifecycle
   controller reads.
@@ -34,6 +34,7 @@ from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 
 from extender.config.policy_store import PolicyStore
 from extender.domain.model import REGION_LABEL, SITE_LABEL, ZONE_LABEL, Site
+from extender.domain.site_resources import node_resources
 from extender.errors import ClusterError, NotFoundError
 from extender.kube.api import api_errors
 
@@ -65,13 +66,15 @@ class Advertised:
 
 
 def advertise(site: Site) -> Advertised:
-    """The one place that decides what a site's Node advertises (extend it here: e.g. per-site
-    vCPU and memory as extended resources)."""
+    """The one place that decides what a site's Node advertises: its labels, a taint while it takes
+    nothing, and as capacity the routing resource, room for pods, and the site's figures that let
+    kube-scheduler see it fill up and choose preemption victims (`site_resources.node_resources`)."""
     vms = str(site.max_count if site.max_count is not None else UNBOUNDED_VMS)
+    figures = {name: str(value) for name, value in node_resources(site).items()}
     return Advertised(
         labels={SITE_LABEL: site.id, REGION_LABEL: site.region, ZONE_LABEL: site.az, OWNER_LABEL: OWNER},
         taints=() if site.available else ((UNAVAILABLE_TAINT, site.status, "NoSchedule"),),
-        capacity={VM_RESOURCE: vms, "pods": vms},
+        capacity={VM_RESOURCE: vms, "pods": vms, **figures},
     )
 
 

@@ -1,7 +1,8 @@
 """Preemption end to end: the real kube-scheduler (deploy/'s configuration) with the extender under
 gunicorn, on the real kube-apiserver.
 
-Site nodes advertise `site_resources.node_resources` and VM pods request `site_resources.vm_requests`,
+Site nodes advertise what the site-node keeper gives them (`site_nodes.advertise`, which carries
+`site_resources.node_resources`) and VM pods request `site_resources.vm_requests`,
 so kube-scheduler's DefaultPreemption sees a full site and proposes victims; the extender's /preempt
 keeps a node only if the VM then fits under the site rules. No controller-manager or kubelet runs: the
 test makes the PriorityClasses, sets the PDB's status as the disruption controller would, and
@@ -23,8 +24,9 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from extender.config.policy import load_policy
-from extender.domain.site_resources import container_resources, node_resources, vm_requests
+from extender.domain.site_resources import container_resources, vm_requests
 from extender.domain.vmrequest import parse_vm_request
+from extender.kube.site_nodes import OWNER_LABEL, advertise
 from tests.conftest import POLICY_DIR
 from tests.server import REPO, serve
 
@@ -34,7 +36,7 @@ INVENTORY = load_policy(POLICY_DIR).inventory
 SCHEDULER = "site-scheduler"
 GPU = "p2s.2xlarge.8"
 """Offered in region1 only at site1 (its one gpu host): stock 4."""
-SITES = {"site1": "region1", "site2": "region1", "site3": "region2"}
+SITES = ("site1", "site2", "site3")
 """site2 (region1, no gpu host) and site3 (region2) stand beside site1: neither can take a GPU VM."""
 TEST_LABEL = "site-extender.io/e2e"
 WAIT = 30.0
@@ -152,15 +154,16 @@ def scheduler_config(extender_url: str) -> dict:
     return config
 
 
-def make_node(core: client.CoreV1Api, site: str, region: str, tag: str) -> None:
-    site_obj = INVENTORY.sites[site]
+def make_node(core: client.CoreV1Api, site: str, tag: str) -> None:
+    """The site's node as the site-node keeper describes it (`site_nodes.advertise`: labels, and the
+    site's figures among its capacity), under a name of this test's and without the keeper's owner
+    label, so that no keeper ever takes it for its own."""
+    shape = advertise(INVENTORY.sites[site])
     name = node_name(site)
-    core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "labels": {
-        "site-extender.io/site": site, "topology.kubernetes.io/region": region,
-        "topology.kubernetes.io/zone": site_obj.az, TEST_LABEL: tag}}})
-    advertised = {k: str(v) for k, v in node_resources(site_obj).items()}
-    # What any node needs for the pause container that stands for the VM, beside the site's figures.
-    resources = {"pods": "110", "cpu": "64", "memory": "256Gi", **advertised}
+    labels = {k: v for k, v in shape.labels.items() if k != OWNER_LABEL}
+    core.create_node({"apiVersion": "v1", "kind": "Node",
+                      "metadata": {"name": name, "labels": {**labels, TEST_LABEL: tag}}})
+    resources = dict(shape.capacity)
     status = {"capacity": resources, "allocatable": resources,
               "conditions": [{"type": "Ready", "status": "True", "reason": "SiteReady",
                               "lastHeartbeatTime": None, "lastTransitionTime": None}]}
@@ -178,8 +181,8 @@ def cluster(k8s, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         core.create_namespace({"metadata": {"name": tag}})
         for name, value in ((f"{tag}-low", 100), (f"{tag}-mid", 200), (f"{tag}-high", 1000)):
             scheduling.create_priority_class({"metadata": {"name": name}, "value": value})
-        for site, region in SITES.items():
-            make_node(core, site, region, tag)
+        for site in SITES:
+            make_node(core, site, tag)
         tmp = tmp_path_factory.mktemp("preempt")
         env = {"SITE_EXTENDER_KUBE": "kubeconfig", "SITE_EXTENDER_KUBECONFIG": str(k8s.kubeconfig)}
         try:

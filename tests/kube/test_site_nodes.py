@@ -18,6 +18,7 @@ import pytest
 
 from extender.domain.model import Site
 from extender.kube.site_nodes import NODE_LEASE_SECONDS, Advertised, advertise
+from tests.builders import make_host
 from tests.server import REPO, serve
 
 pytestmark = pytest.mark.process
@@ -34,11 +35,15 @@ FLAVORS = {"flavors": [{"id": "sn.small", "region": "sn-region", "vcpus": 1, "ra
 
 
 def test_what_a_site_node_advertises() -> None:
-    site = Site(id="s1", name="s1", region="r", az="z", max_count=7)
+    site = Site(id="s1", name="s1", region="r", az="z", max_count=7, hosts=(make_host(vcpus=4, mem=8192),))
     assert advertise(site) == Advertised(
         labels={"site-extender.io/site": "s1", "topology.kubernetes.io/region": "r",
                 "topology.kubernetes.io/zone": "z", "site-extender.io/managed-by": "site-extender"},
-        taints=(), capacity={"site-extender.io/vm": "7", "pods": "7"})
+        taints=(), capacity={"site-extender.io/vm": "7", "pods": "7",
+                             # the site's figures for kube-scheduler (docs/preemption.md)
+                             "site-extender.io/vcpu": "4", "site-extender.io/ram-mb": "8192",
+                             "site-extender.io/instances": "4", "site-extender.io/vcpu.general": "4",
+                             "site-extender.io/ram-mb.general": "8192", "site-extender.io/instances.general": "4"})
     offline = Site(id="s2", name="s2", region="r", az="z", status="Offline")
     assert advertise(offline).taints == (("site-extender.io/unavailable", "Offline", "NoSchedule"),)
     assert advertise(offline).capacity["site-extender.io/vm"] == "10000"
@@ -103,6 +108,10 @@ def test_one_keeper_keeps_the_site_nodes_and_the_other_takes_over(cluster, tmp_p
                   "topology.kubernetes.io/zone": "sn-az1", "site-extender.io/managed-by": "site-extender"}
         assert {k: node["metadata"]["labels"].get(k) for k in labels} == labels
         assert node["status"]["allocatable"]["site-extender.io/vm"] == "20"
+        # The site's figures (one host of 8 vCPU, 8192 MB), which kube-scheduler counts and preempts on.
+        assert {k: node["status"]["allocatable"].get(k) for k in ("site-extender.io/vcpu", "site-extender.io/ram-mb",
+                                                                  "site-extender.io/instances")} == {
+            "site-extender.io/vcpu": "8", "site-extender.io/ram-mb": "8192", "site-extender.io/instances": "8"}
         assert not [t for t in node["spec"].get("taints", []) if t["key"] == "site-extender.io/unavailable"]
         sellout = wait_for("Node sn-b", lambda: get(cluster, "node", "sn-b"), 10)
         assert {"key": "site-extender.io/unavailable", "value": "Sellout", "effect": "NoSchedule"} in \
