@@ -87,6 +87,7 @@ def _vms(request: AllocationRequest, site: Site, flavors: Sequence[Flavor], repl
                 out.append(Placement(
                     key=f"{prefix}/{g}/{k}/{i}", site_id=site.id, flavor_id=flavor.id, vcpus=flavor.vcpus,
                     ram=flavor.ram, need_eip=resource.need_eip, storage=resource.storage, group=group,
+                    labels=request.labels,
                 ))
     return out
 

@@ -21,6 +21,8 @@ from extender.domain.model import (
     DISCRETE,
     EMPTY_MAP,
     GeoLocation,
+    LabelSelector,
+    LabelSelectorRequirement,
     RegionSelector,
     VMRequest,
 )
@@ -30,11 +32,25 @@ LOCATION_STRATEGIES = (CENTRALIZE, DISCRETE)
 REGION_ALONE = "alone"
 REGION_STRATEGIES = (REGION_ALONE,)
 RESOURCE_TYPES = ("vm",)
+SPOT_REFUSED = ("spot instances cannot be placed here: no site reports spot capacity (the original's site"
+                " spot_resources, which it never filled either), so a spot VM would fit nowhere;"
+                " ask for the flavor without `spot`")
 MAX_REPLICAS = 10_000
 MAX_VMS_PER_REPLICA = 1_000
 MAX_RESOURCES = 64
 
 _MSGSPEC_PATH = re.compile(r"^(.*) - at `\$\.?(.*)`$")
+
+UUID_PATTERN = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+"""An allocation id the body may carry: the original's `UUIDCheckPattern` (lower-case hex), anchored."""
+NAME_PATTERN = re.compile(r"^[a-zA-Z0-9_.\u4e00-\u9fa5-]{1,64}$")
+"""The original's `NamePattern` with its length 1..64: group, resource and label names and values."""
+# The original's label operators (its `labels.Operator`) and what each is among Kubernetes' own.
+LABEL_OPERATORS = {"in": "In", "=": "In", "==": "In", "notin": "NotIn", "!=": "NotIn",
+                   "exists": "Exists", "!": "DoesNotExist", "gt": "Gt", "lt": "Lt"}
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
 
 class AllocationRequestError(ExtenderError):
@@ -50,6 +66,7 @@ class AllocationRequestError(ExtenderError):
 
 class _Flavor(Struct):
     flavor_id: str
+    spot: dict[str, Any] | None = None
 
 
 class _Resource(Struct):
@@ -64,6 +81,7 @@ class _Resource(Struct):
 class _ResourceGroup(Struct):
     name: str
     resources: list[_Resource]
+    labels: dict[str, str] | None = None
 
 
 class _Region(Struct):
@@ -83,16 +101,25 @@ class _Strategy(Struct):
     region_strategy: str = ""
 
 
+class _LabelRequirement(Struct):
+    key: str
+    operator: str
+    values: list[str] | None = None
+
+
 class _Selector(Struct):
     regions: list[_Region] | None = None
     geo_location: _Geo | None = None
     operator: str = ""
     node_id: str = ""
     strategy: _Strategy | None = None
+    stack_affinity: list[_LabelRequirement] | None = None
+    stack_antiaffinity: list[_LabelRequirement] | None = None
 
 
 class _Allocation(Struct):
     resource_group: _ResourceGroup
+    id: str = ""
     selector: _Selector | None = None
     replicas: int = 1
     domain_id: str = ""
@@ -129,6 +156,12 @@ class AllocationRequest:
     operator: str = ""
     site_id: str = ""
     domain_id: str = ""
+    allocation_id: str = ""
+    """The body's `allocation.id` (a uuid), or empty: the service then names the allocation."""
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAP)
+    """`resource_group.labels`: carried by every VM placed, for later requests' stack (anti-)affinity."""
+    stack_affinity: LabelSelector | None = None
+    stack_antiaffinity: LabelSelector | None = None
 
     def vm_request(self, resource: Resource, group: str = "") -> VMRequest:
         """What one VM of `resource` asks of a site, as a pod's VM request would."""
@@ -142,6 +175,8 @@ class AllocationRequest:
             site_id=self.site_id,
             strategy=self.location_strategy,
             domain_id=self.domain_id,
+            stack_affinity=self.stack_affinity,
+            stack_antiaffinity=self.stack_antiaffinity,
             group=group,
         )
 
@@ -156,6 +191,56 @@ def _decode_problem(exc: msgspec.MsgspecError) -> tuple[str, str]:
     if match:
         return match.group(2), match.group(1)
     return "", text
+
+
+def _label_key_problem(key: str) -> str | None:
+    """Why `key` is not a Kubernetes label key (`[prefix/]name`), or None."""
+    prefix, _, name = key.rpartition("/")
+    if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        return f"label key {key!r}: the prefix must be a DNS subdomain"
+    if not name or len(name) > 63 or not _QUALIFIED_NAME.match(name):
+        return (f"label key {key!r}: the name must be 1 to 63 letters, digits, '-', '_' or '.', "
+                "starting and ending with a letter or digit")
+    return None
+
+
+def _label_selector(requirements: list[_LabelRequirement] | None, where: str,
+                    problems: list[tuple[str, str]]) -> LabelSelector | None:
+    """The original's `[{key, operator, values}]` (all must match) as a label selector; problems
+    as its `labels.NewRequirement` finds them."""
+    if not requirements:
+        return None
+    expressions = []
+    for i, r in enumerate(requirements):
+        at = f"{where}[{i}]"
+        values = tuple(r.values or ())
+        if problem := _label_key_problem(r.key):
+            problems.append((f"{at}.key", problem))
+        operator = LABEL_OPERATORS.get(r.operator)
+        if operator is None:
+            problems.append((f"{at}.operator", f"unknown operator {r.operator!r}, expected one of "
+                                               f"{', '.join(LABEL_OPERATORS)}"))
+            continue
+        if r.operator in ("in", "notin") and not values:
+            problems.append((f"{at}.values", f"operator {r.operator!r} needs at least one value"))
+        elif r.operator in ("=", "==", "!=", "gt", "lt") and len(values) != 1:
+            problems.append((f"{at}.values", f"operator {r.operator!r} needs exactly one value, got {len(values)}"))
+        elif r.operator in ("exists", "!") and values:
+            problems.append((f"{at}.values", f"operator {r.operator!r} takes no values, got {len(values)}"))
+        for j, value in enumerate(values):
+            if len(value) > 63 or not _LABEL_VALUE.match(value):
+                problems.append((f"{at}.values[{j}]", f"{value!r} is not a label value (at most 63 letters, digits,"
+                                                      " '-', '_' or '.', starting and ending with a letter or digit)"))
+            elif operator in ("Gt", "Lt") and not re.fullmatch(r"-?[0-9]+", value):
+                problems.append((f"{at}.values[{j}]", f"operator {r.operator!r} compares integers, got {value!r}"))
+        expressions.append(LabelSelectorRequirement(r.key, operator, values))
+    return LabelSelector(match_expressions=tuple(expressions))
+
+
+def _name_problem(name: str) -> str | None:
+    if NAME_PATTERN.match(name):
+        return None
+    return f"{name!r} must be 1 to 64 letters, digits, '_', '.', '-' or CJK characters"
 
 
 def parse_allocation_request(
@@ -178,12 +263,22 @@ def parse_allocation_request(
     problems: list[tuple[str, str]] = []
     alloc = raw.allocation
     at = "allocation"
+    if alloc.id and not UUID_PATTERN.match(alloc.id):
+        problems.append((f"{at}.id", f"{alloc.id!r} is not a uuid (8-4-4-4-12 lower-case hex digits);"
+                                     " leave it out to get a new one"))
     if alloc.replicas <= 0:
         problems.append((f"{at}.replicas", f"must be > 0, got {alloc.replicas}"))
     elif alloc.replicas > MAX_REPLICAS:
         problems.append((f"{at}.replicas", f"at most {MAX_REPLICAS}, got {alloc.replicas}"))
 
     group = alloc.resource_group
+    if problem := _name_problem(group.name):
+        problems.append((f"{at}.resource_group.name", problem))
+    for key, value in (group.labels or {}).items():
+        if problem := _name_problem(key):
+            problems.append((f"{at}.resource_group.labels", f"label key {problem}"))
+        if problem := _name_problem(value):
+            problems.append((f"{at}.resource_group.labels.{key}", f"label value {problem}"))
     if not group.resources:
         problems.append((f"{at}.resource_group.resources", "must list at least one resource"))
     elif len(group.resources) > MAX_RESOURCES:
@@ -191,6 +286,8 @@ def parse_allocation_request(
     resources = []
     for i, res in enumerate(group.resources):
         where = f"{at}.resource_group.resources[{i}]"
+        if problem := _name_problem(res.name):
+            problems.append((f"{where}.name", problem))
         if res.resource_type not in RESOURCE_TYPES:
             problems.append((f"{where}.resource_type", f"unknown resource type {res.resource_type!r}, expected one of {', '.join(RESOURCE_TYPES)}"))
         if res.count <= 0:
@@ -200,6 +297,8 @@ def parse_allocation_request(
         for j, flavor in enumerate(res.flavors):
             if flavor.flavor_id not in known_flavors:
                 problems.append((f"{where}.flavors[{j}].flavor_id", f"unknown flavor {flavor.flavor_id!r}"))
+            if flavor.spot is not None:
+                problems.append((f"{where}.flavors[{j}].spot", SPOT_REFUSED))
         for volume_type, size in (res.storage or {}).items():
             if known_volume_types is not None and volume_type not in known_volume_types:
                 known = ", ".join(sorted(known_volume_types))
@@ -226,6 +325,8 @@ def parse_allocation_request(
     if strategy.region_strategy and strategy.region_strategy not in REGION_STRATEGIES:
         problems.append((f"{at}.selector.strategy.region_strategy",
                          f"unknown strategy {strategy.region_strategy!r}, expected {' or '.join(REGION_STRATEGIES)} (or none)"))
+    affinity = _label_selector(selector.stack_affinity, f"{at}.selector.stack_affinity", problems)
+    antiaffinity = _label_selector(selector.stack_antiaffinity, f"{at}.selector.stack_antiaffinity", problems)
     if problems:
         raise AllocationRequestError(problems)
 
@@ -241,4 +342,8 @@ def parse_allocation_request(
         operator=selector.operator,
         site_id=selector.node_id,
         domain_id=alloc.domain_id,
+        allocation_id=alloc.id,
+        labels=MappingProxyType(dict(group.labels or {})),
+        stack_affinity=affinity,
+        stack_antiaffinity=antiaffinity,
     )

@@ -20,6 +20,7 @@ from extender.errors import ExtenderError
 from extender.protocol.service import Extender
 
 GROUP_PREFIX = "allocation/"
+STACK_AFFINITY = "StackAffinity"
 
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -58,7 +59,9 @@ def answer(allocation_id: str, request: AllocationRequest, plan: planner.Plan) -
                 {"name": r.name, "flavor_id": f.id, "count": r.count}
                 for r, f in zip(request.resources, option.flavors)
             ],
-            "selected": {"node_id": site.id, "region": site.region, "availability_zone": site.az},
+            # node_id as the original answered; site_id and cluster_name as its later versions do.
+            "selected": {"node_id": site.id, "region": site.region, "availability_zone": site.az,
+                         "site_id": site.id, "cluster_name": site.name},
         }
         groups += [entry] * count
     return {"allocation": {"id": allocation_id, "resource_groups": groups}}
@@ -76,18 +79,33 @@ class Allocations:
         self.store = store
 
     def parse(self, body: bytes | Mapping[str, Any]) -> AllocationRequest:
-        inventory = self.extender.policies.current().inventory
-        return parse_allocation_request(body, inventory.flavor_ids(), inventory.volume_types.keys() or None)
+        policy = self.extender.policies.current()
+        inventory = policy.inventory
+        request = parse_allocation_request(body, inventory.flavor_ids(), inventory.volume_types.keys() or None)
+        if request.stack_affinity or request.stack_antiaffinity:
+            # Selectors only a priority reads: without it they would be accepted and do nothing.
+            if not any(p.plugin.name == STACK_AFFINITY for p in policy.priorities):
+                fields = [f"allocation.selector.{name}" for name in ("stack_affinity", "stack_antiaffinity")
+                          if getattr(request, name)]
+                raise AllocationRequestError([(f, f"the policy ({policy.path}) has no {STACK_AFFINITY} priority to"
+                                                  " weigh it; add it to the policy's priorities or leave this out")
+                                              for f in fields])
+        return request
 
     def create(self, body: bytes | Mapping[str, Any], allocation_id: str | None = None) -> Allocated:
-        """Allocate every replica or nothing, under `allocation_id` (a new uuid when None). Raises
+        """Allocate every replica or nothing, under `allocation_id` (else the body's `allocation.id`,
+        else a new uuid). Raises
         `AllocationRequestError` (invalid), `AllocationExists` (the id is taken: a retry never
         allocates twice), `AllocationRefused` (does not fit), `StoreUnavailable` (no writable store)."""
         if allocation_id is not None and not ID_PATTERN.match(allocation_id):
             raise AllocationRequestError([("id", f"{allocation_id!r} is not an allocation id: 1 to 64 letters, digits,"
                                                   " '.', '_' or '-', starting with a letter or digit")])
         request = self.parse(body)
-        allocation_id = allocation_id or str(uuid.uuid4())
+        if allocation_id is not None and request.allocation_id and request.allocation_id != allocation_id:
+            raise AllocationRequestError([("allocation.id", f"{request.allocation_id!r} differs from the id in the"
+                                                            f" path {allocation_id!r}; give one of them")])
+        # As the original: the body's id when it names one (checked as a uuid), else a new uuid.
+        allocation_id = allocation_id or request.allocation_id or str(uuid.uuid4())
         group = GROUP_PREFIX + allocation_id
         # The extender's admission lock (held by /bind between its check and its reservation) and
         # the store's write transaction: neither a bind nor another allocation can take the same

@@ -31,7 +31,7 @@ from extender.errors import PlacementsUnavailable
 log = logging.getLogger(__name__)
 
 DB_FILE = "allocations.db"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_S = 10.0
 
 _SCHEMA = """
@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS placements (
     ram INTEGER NOT NULL,
     need_eip INTEGER NOT NULL,
     storage TEXT NOT NULL,
-    grp TEXT NOT NULL
+    grp TEXT NOT NULL,
+    labels TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS placements_by_allocation ON placements(allocation_id);
 """
@@ -132,6 +133,10 @@ class AllocationStore:
                 conn.execute("PRAGMA journal_mode = WAL")
                 conn.executescript(_SCHEMA)
                 found = conn.execute("PRAGMA user_version").fetchone()[0]
+                if found == 1:
+                    # Schema 1 had no labels (resource_group.labels): its allocations carry none.
+                    conn.execute("ALTER TABLE placements ADD COLUMN labels TEXT NOT NULL DEFAULT '{}'")
+                    found = 0
                 if found == 0:
                     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 elif found != SCHEMA_VERSION:
@@ -281,10 +286,11 @@ class Transaction:
         self.conn.execute("INSERT INTO allocations (id, created_at, answer) VALUES (?, ?, ?)",
                           (allocation_id, time.time(), json.dumps(answer, separators=(",", ":"))))
         self.conn.executemany(
-            "INSERT INTO placements (key, allocation_id, site_id, flavor_id, vcpus, ram, need_eip, storage, grp)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO placements (key, allocation_id, site_id, flavor_id, vcpus, ram, need_eip, storage, grp,"
+            " labels) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(p.key, allocation_id, p.site_id, p.flavor_id, p.vcpus, p.ram, int(p.need_eip),
-              json.dumps(dict(p.storage), sort_keys=True), p.group) for p in placements],
+              json.dumps(dict(p.storage), sort_keys=True), p.group, json.dumps(dict(p.labels), sort_keys=True))
+             for p in placements],
         )
 
     def exists(self, allocation_id: str) -> bool:
@@ -304,11 +310,15 @@ def _has_schema(conn: sqlite3.Connection) -> bool:
 
 
 def _read_placements(conn: sqlite3.Connection) -> tuple[Placement, ...]:
-    rows = conn.execute(
-        "SELECT key, site_id, flavor_id, vcpus, ram, need_eip, storage, grp FROM placements ORDER BY rowid"
-    ).fetchall()
+    columns = "key, site_id, flavor_id, vcpus, ram, need_eip, storage, grp"
+    try:
+        rows = conn.execute(f"SELECT {columns}, labels FROM placements ORDER BY rowid").fetchall()
+    except sqlite3.OperationalError:
+        # A schema-1 store not yet opened for writing (which adds the column): no labels then.
+        rows = conn.execute(f"SELECT {columns}, '{{}}' FROM placements ORDER BY rowid").fetchall()
     return tuple(
         Placement(key=key, site_id=site, flavor_id=flavor, vcpus=vcpus, ram=ram, need_eip=bool(eip),
-                  storage=MappingProxyType(json.loads(storage)), group=group)
-        for key, site, flavor, vcpus, ram, eip, storage, group in rows
+                  storage=MappingProxyType(json.loads(storage)), group=group,
+                  labels=MappingProxyType(json.loads(labels)))
+        for key, site, flavor, vcpus, ram, eip, storage, group, labels in rows
     )

@@ -200,7 +200,18 @@ class LabelSelector:
                 return False
             if r.operator == "DoesNotExist" and present:
                 return False
+            if r.operator in ("Gt", "Lt") and not (present and _compares(labels[r.key], r.operator, r.values[0])):
+                return False
         return True
+
+
+def _compares(value: str, operator: str, bound: str) -> bool:
+    """`Gt`/`Lt` as Kubernetes (and the global scheduler) read them: both sides integers, else no match."""
+    try:
+        left, right = int(value), int(bound)
+    except ValueError:
+        return False
+    return left > right if operator == "Gt" else left < right
 
 
 CENTRALIZE = "centralize"

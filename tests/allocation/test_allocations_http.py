@@ -73,7 +73,8 @@ def test_sample_request_gets_the_best_scored_feasible_site(api) -> None:
     assert body == {"allocation": {"id": allocation_id, "resource_groups": [{
         "name": "RTC",
         "resources": [{"name": "rtc-name", "flavor_id": "c6.large.2", "count": 1}],
-        "selected": {"node_id": best, "region": "region1", "availability_zone": SITE_AZ[best]},
+        "selected": {"node_id": best, "region": "region1", "availability_zone": SITE_AZ[best],
+                     "site_id": best, "cluster_name": best},
     }]}}
     assert api.get(f"/v1/allocations/{allocation_id}").get_json() == body
 
@@ -222,7 +223,8 @@ def test_put_allocates_under_the_id_asked_for_once(api) -> None:
     assert made.headers["Location"] == "/v1/allocations/rtc-1"
     again = api.put("/v1/allocations/rtc-1", json=on_site("site2"))  # a retry: nothing more is taken
     assert again.status_code == 409
-    assert again.get_json() == {"error": "allocation rtc-1 exists; nothing new was allocated"}
+    assert again.get_json() == {"error": "allocation rtc-1 exists; nothing new was allocated", "error_code": "GS.000007",
+                                "error_message": "allocation rtc-1 exists; nothing new was allocated"}
     assert again.headers["Location"] == "/v1/allocations/rtc-1"
     assert len(api.get("/v1/allocations").get_json()["allocations"]) == 1
     assert api.put("/v1/allocations/rtc-2", json=on_site("site2")).status_code == 201  # site2 holds 2

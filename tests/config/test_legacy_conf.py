@@ -83,7 +83,8 @@ def test_the_sample_request_against_the_conf_directory(legacy_env, tmp_path: Pat
     assert answer.status_code == 201, answer.get_json()
     assert answer.get_json()["allocation"]["resource_groups"] == [{
         "name": "RTC", "resources": [{"name": "rtc-name", "flavor_id": "c6.large.2", "count": 1}],
-        "selected": {"node_id": "site1", "region": "region1", "availability_zone": "az1"},
+        "selected": {"node_id": "site1", "region": "region1", "availability_zone": "az1",
+                     "site_id": "site1", "cluster_name": "site1"},
     }]
     # 1 taken, 48 left: 49 more do not fit, 48 do
     refused = api.post("/v1/allocations", json=sample(replicas=SITE1_HOLDS))
