@@ -14,6 +14,11 @@ COPY extender/ extender/
 RUN /opt/site-extender/bin/pip install /src
 
 FROM python:3.13.9-slim-bookworm
+# What /version answers: docker build --build-arg COMMIT_ID=$(git rev-parse HEAD) --build-arg BUILD_DATE=$(date -u +%FT%TZ)
+ARG COMMIT_ID=unknown
+ARG BUILD_DATE=unknown
+ENV SITE_EXTENDER_COMMIT_ID=$COMMIT_ID \
+    SITE_EXTENDER_BUILD_DATE=$BUILD_DATE
 ENV PATH=/opt/site-extender/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

@@ -43,6 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         log.error("allocation API unavailable until fixed: %s; set SITE_EXTENDER_DATA_DIR to a writable directory",
                   problem)
     extender, cluster_mode = _extender(policies, settings, app.config["CLUSTER"], sources=(store,))
+    extender.fold_unresolvable = settings.fold_unresolvable
     app.extensions[EXTENSION_KEY] = extender
     _log_start(policies, cluster_mode)
 
@@ -68,7 +69,7 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
         return Extender(policies, cluster, sources=sources), "given"
     from extender.kube import config
 
-    target = config.choose(settings.kube, os.environ)
+    target = config.choose(settings.kube, os.environ, settings.kubeconfig, settings.master)
     if target.mode == config.NONE:
         if settings.state == STATE_CLUSTER:
             raise KubeConfigError(f"SITE_EXTENDER_STATE={STATE_CLUSTER} keeps the state in a cluster, but none is "

@@ -173,6 +173,17 @@ def serve(host: str | None, port: int | None) -> None:
                     inventory=EMPTY_INVENTORY if config.state == STATE_CLUSTER else None)
     except ConfigError as exc:
         fail(f"cannot start, the policy does not load:\n{exc}", EXIT_CONFIG_ERROR)
+    # The cluster access too: a kubeconfig that does not load stops here, never a start without a cluster.
+    from extender.errors import KubeConfigError
+    from extender.kube import config as kube_config
+
+    try:
+        target = kube_config.choose(config.kube, os.environ, config.kubeconfig, config.master)
+        if target.mode == kube_config.KUBECONFIG:
+            with kube_config.api_client(target):  # loads the kubeconfig; no request is sent
+                pass
+    except KubeConfigError as exc:
+        fail(f"cannot start: {exc}", EXIT_CONFIG_ERROR)
     from gunicorn.app.wsgiapp import run
 
     sys.argv = ["site-extender", "-c", "python:extender.ops.gunicorn_conf"]

@@ -3,8 +3,10 @@
 
 `scheduler_policy_file` is often an absolute path of the machine the directory came from: when it
 does not exist, the file of the same name inside `CONFIG_BASE` is used, and a log line says so.
-Keys this service has no use for (`master`, `kubeconfig`, `spot_region_mapping`, ...) are ignored.
-`SITE_EXTENDER_*` variables, when set, win over what `conf.yaml` says.
+`master` and `kubeconfig` name the cluster as the original's `clientcmd.BuildConfigFromFlags` read them:
+the kubeconfig file, with `master` (when set) in place of its server (see `extender.kube.config`).
+Keys this service has no use for (`scheduler_policy`, `spot_region_mapping`, the informer intervals) are
+ignored. `SITE_EXTENDER_*` variables, when set, win over what `conf.yaml` says.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class _Conf(Struct):
     address: str = ""
     port: int | None = None
     scheduler_policy_file: str = ""
+    master: str = ""
+    kubeconfig: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +43,9 @@ class LegacyConf:
     port: int | None
     policy: Path
     """The policy file, or `base` itself (its edgecloud_policy.yaml) when conf.yaml names none."""
+    master: str | None = None
+    """The API server's address, in place of the kubeconfig's server."""
+    kubeconfig: str | None = None
 
     @property
     def inventory(self) -> Path:
@@ -81,4 +88,5 @@ def load_conf(base: str | Path) -> LegacyConf:
         else:
             raise ConfigError([f"{file}: scheduler_policy_file {conf.scheduler_policy_file} not found,"
                                f" nor {named.name} in {base} - at `$.scheduler_policy_file`"])
-    return LegacyConf(base=base, address=conf.address or None, port=conf.port, policy=policy)
+    return LegacyConf(base=base, address=conf.address or None, port=conf.port, policy=policy,
+                      master=conf.master or None, kubeconfig=conf.kubeconfig or None)

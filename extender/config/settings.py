@@ -8,6 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from extender.config.legacy_conf import CONF_FILE, LegacyConf, config_base, load_conf
+from extender.errors import ConfigError
 
 ENV_PREFIX = "SITE_EXTENDER_"
 DEFAULT_PORT = 8888
@@ -21,6 +22,16 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 def env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(ENV_PREFIX + name)
     return value if value not in (None, "") else default
+
+
+def flag(name: str) -> bool:
+    """A yes/no variable: true/false (also 1/0, yes/no); unset or empty is false; anything else stops the start."""
+    value = (env(name) or "false").strip().lower()
+    if value in ("true", "1", "yes"):
+        return True
+    if value in ("false", "0", "no"):
+        return False
+    raise ConfigError([f"{ENV_PREFIX}{name}={value!r}: expected true or false"])
 
 
 def legacy() -> LegacyConf | None:
@@ -86,6 +97,12 @@ class Settings:
     """Seconds between renewals of each site node's Lease (kubelet renews every 10 s)."""
     leader_lease_seconds: int = field(default_factory=lambda: int(env("LEADER_LEASE_SECONDS", "15") or 15))
     """leaseDurationSeconds of the election Lease: how long a dead leader's term lasts at most."""
+    kubeconfig: str | None = field(default_factory=lambda: (conf := legacy()) and conf.kubeconfig or None)
+    """CONFIG_BASE's conf.yaml `kubeconfig` (the cluster, unless SITE_EXTENDER_KUBE/KUBECONFIG say otherwise)."""
+    master: str | None = field(default_factory=lambda: (conf := legacy()) and conf.master or None)
+    """CONFIG_BASE's conf.yaml `master`: the API server, in place of the kubeconfig's server."""
+    fold_unresolvable: bool = field(default_factory=lambda: flag("FOLD_UNRESOLVABLE"))
+    """SITE_EXTENDER_FOLD_UNRESOLVABLE: answer unresolvable failures in FailedNodes as well (kube-scheduler < 1.21)."""
     max_body_bytes: int = field(
         default_factory=lambda: int(env("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)) or DEFAULT_MAX_BODY_BYTES)
     )

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from importlib.metadata import PackageNotFoundError, version
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from extender.errors import PlacementsUnavailable
+from extender.ops import buildinfo
 from extender.protocol.service import Extender
 from extender.protocol.wire import (
     ExtenderBindingResult,
@@ -75,11 +75,7 @@ def readyz() -> tuple[Response, int]:
 
 @bp.get("/version")
 def version_() -> Response:
-    try:
-        v = version("site-extender")
-    except PackageNotFoundError:
-        v = "unknown"
-    return jsonify(name="site-extender", version=v)
+    return jsonify(buildinfo.info())
 
 
 def _error(status: int, message: str) -> tuple[Response, int]:

@@ -48,6 +48,9 @@ class Extender:
         self.cluster = cluster
         self.sources: tuple[PlacementSource, ...] = (cluster, *sources)
         self.binder = binder
+        self.fold_unresolvable = False
+        """Answer unresolvable failures in `FailedNodes` too (`SITE_EXTENDER_FOLD_UNRESOLVABLE`): kube-scheduler
+        before 1.21 reads no `FailedAndUnresolvableNodes`, and would show those nodes without a reason."""
         self.admission = threading.Lock()
         """Held by whatever takes stock after a check (the binder's check-then-reserve), so that two
         such decisions never both take the last slot: every admission path must hold it."""
@@ -113,9 +116,10 @@ class Extender:
         policy, snapshot = self.view()
         nodes, frame = self._asked(args, snapshot)
         decision = decide.filter_nodes(policy, snapshot, args.Pod, nodes, frame)
-        result = ExtenderFilterResult(
-            FailedNodes=decision.failed, FailedAndUnresolvableNodes=decision.unresolvable
-        )
+        failed, unresolvable = decision.failed, decision.unresolvable
+        if self.fold_unresolvable and unresolvable:
+            failed, unresolvable = {**failed, **unresolvable}, {}
+        result = ExtenderFilterResult(FailedNodes=failed, FailedAndUnresolvableNodes=unresolvable)
         if args.Nodes is not None:
             passed = set(decision.passed)
             items = [raw for raw, node in zip(args.Nodes.items or (), nodes) if node.name in passed]

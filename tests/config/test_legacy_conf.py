@@ -45,14 +45,16 @@ def legacy_env(monkeypatch: pytest.MonkeyPatch):
     for name in ("SITE_EXTENDER_POLICY", "SITE_EXTENDER_INVENTORY", "SITE_EXTENDER_HOST", "SITE_EXTENDER_PORT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CONFIG_BASE", str(CONF_DIR))
+    # The conf.yaml names a cluster (master 0.0.0.0, /root/.kube/config): these tests serve without one.
+    monkeypatch.setenv("SITE_EXTENDER_KUBE", "none")
     return monkeypatch
 
 
 def test_conf_yaml_gives_address_port_policy_and_inventory(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="extender.config.legacy_conf"):
         conf = load_conf(CONF_DIR)
-    assert (conf.address, conf.port, conf.policy, conf.inventory) == (
-        "0.0.0.0", 13443, CONF_DIR / "edgecloud_policy.yaml", CONF_DIR)
+    assert (conf.address, conf.port, conf.policy, conf.inventory, conf.master, conf.kubeconfig) == (
+        "0.0.0.0", 13443, CONF_DIR / "edgecloud_policy.yaml", CONF_DIR, "0.0.0.0", "/root/.kube/config")
     assert caplog.messages == [f"{CONF_DIR}/" + FALLBACK_LOG.format(base=CONF_DIR)]
 
 
@@ -100,7 +102,7 @@ def test_serve_starts_on_the_conf_address_and_port(tmp_path: Path) -> None:
     conf = (base / "conf.yaml").read_text().replace("address: 0.0.0.0", "address: 127.0.0.1")
     (base / "conf.yaml").write_text(conf.replace("port: 13443", f"port: {port}"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SITE_EXTENDER_")}
-    env.update(CONFIG_BASE=str(base), SITE_EXTENDER_DATA_DIR=str(tmp_path / "data"))
+    env.update(CONFIG_BASE=str(base), SITE_EXTENDER_DATA_DIR=str(tmp_path / "data"), SITE_EXTENDER_KUBE="none")
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "extender.cli", "serve"], cwd=REPO, env=env,

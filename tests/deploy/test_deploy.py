@@ -447,6 +447,13 @@ def test_legacy_extender_is_a_plain_container(legacy_objects) -> None:
     assert "restartPolicy" not in spec["containers"][1]
 
 
+def test_only_the_legacy_extender_folds_unresolvable_reasons(objects, legacy_objects) -> None:
+    legacy = {e["name"]: e.get("value") for e in container(pod_spec(legacy_objects), EXTENDER_CONTAINER)["env"]}
+    current = {e["name"]: e.get("value") for e in container(pod_spec(objects), EXTENDER_CONTAINER)["env"]}
+    assert legacy["SITE_EXTENDER_FOLD_UNRESOLVABLE"] == "true"  # kube-scheduler < 1.21 reads FailedNodes only
+    assert "SITE_EXTENDER_FOLD_UNRESOLVABLE" not in current
+
+
 def test_kube_scheduler_probes_use_its_secure_port(objects) -> None:
     c = container(pod_spec(objects), SCHEDULER_CONTAINER)
     named_ports = {p["name"]: p["containerPort"] for p in c["ports"]}

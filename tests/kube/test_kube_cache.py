@@ -165,6 +165,38 @@ def test_cluster_access_is_chosen_from_the_environment(mode, environ, expected) 
     assert config.choose(mode, environ) == expected
 
 
+CONF = config.CONF_ORIGIN
+
+
+@pytest.mark.parametrize("mode, environ, conf, expected", [
+    # conf.yaml's (kubeconfig, master), as the original's BuildConfigFromFlags(master, kubeconfig) reads them
+    pytest.param("auto", {"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBECONFIG": "/k"}, ("/c", "0.0.0.0"),
+                 config.Target(config.KUBECONFIG, "/c", "0.0.0.0", CONF), id="conf-first-in-auto"),
+    pytest.param("auto", {}, (None, "10.0.0.2:8080"), config.Target(config.KUBECONFIG, None, "10.0.0.2:8080", CONF),
+                 id="conf-master-alone"),
+    pytest.param("auto", {"SITE_EXTENDER_KUBECONFIG": "/s"}, ("/c", None),
+                 config.Target(config.KUBECONFIG, "/s", None, CONF), id="own-kubeconfig-wins"),
+    pytest.param("none", {}, ("/c", "0.0.0.0"), config.Target(config.NONE), id="explicit-none-wins"),
+    pytest.param("kubeconfig", {"KUBECONFIG": "/k"}, ("/c", None), config.Target(config.KUBECONFIG, "/c", None, CONF),
+                 id="kubeconfig-mode-takes-the-conf-file"),
+])
+def test_conf_yaml_names_the_cluster(mode, environ, conf, expected) -> None:
+    assert config.choose(mode, environ, *conf) == expected
+
+
+@pytest.mark.parametrize("master, tls, url", [
+    ("https://api.example:6443/", False, "https://api.example:6443"),
+    ("127.0.0.1:8080", False, "http://127.0.0.1:8080"),
+    ("127.0.0.1:6443", True, "https://127.0.0.1:6443"),
+])
+def test_a_bare_master_takes_the_scheme_client_go_gives_it(master: str, tls: bool, url: str) -> None:
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.ssl_ca_cert = "/ca.crt" if tls else None
+    assert config.server_url(master, configuration) == url
+
+
 @pytest.mark.parametrize("target, message", [
     pytest.param(config.Target(config.IN_CLUSTER), "cannot load cluster access (in-cluster): ", id="in-cluster"),
     pytest.param(config.Target(config.KUBECONFIG, "/nonexistent/kubeconfig"),
