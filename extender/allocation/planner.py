@@ -10,10 +10,12 @@ again: n replicas fit when, with all of them placed but one VM of resource k, th
 allocator knows no plugin by name.
 
 Strategies (`location_strategy`): `centralize` fills the best-scored sites in order, each up to what
-it can hold; `discrete` spreads the replicas in proportion to what each site can hold (largest
-remainder; at least one each; never above what it holds); with fewer replicas than sites, the best
-scored ones get one each. `region_strategy: alone` first keeps only the sites of one region that can
-hold every replica (the best-scored such region), then applies the location strategy there.
+it can hold; `discrete` (also when none is given, as the original) spreads the replicas in proportion
+to what each site can hold (largest remainder; at least one each; never above what it holds); with
+fewer replicas than sites, the best scored ones get one each. `region_strategy: alone` first keeps only
+the sites of one region, as the original chose it: among the regions that can hold every replica, the
+one that holds the most (equals: the region of the best-scored site); then applies the location
+strategy there.
 All or nothing: when the replicas cannot all be placed the answer is a `Refusal` with each site's
 reason. Each resource gets one flavor per site: the first of its list with stock for one replica.
 """
@@ -270,7 +272,10 @@ def plan(policy: Policy, snapshot: Snapshot, request: AllocationRequest, group: 
     replicas = request.replicas
     name = request.group_name
     centralize = request.location_strategy == CENTRALIZE
-    options, reasons = evaluate(policy, snapshot, request, group, limit=replicas if centralize else None)
+    # Centralize needs to know only whether a site holds what is left; region_strategy alone compares
+    # what whole regions hold, so it counts everything.
+    limit = replicas if centralize and not request.region_alone else None
+    options, reasons = evaluate(policy, snapshot, request, group, limit=limit)
     if not options:
         return Refusal(MESSAGE_NO_SITE.format(group=name), reasons)
 
@@ -283,7 +288,9 @@ def plan(policy: Policy, snapshot: Snapshot, request: AllocationRequest, group: 
             summary = ", ".join(f"{r} holds {n}" for r, n in held.items())
             return Refusal(MESSAGE_NO_REGION.format(replicas=replicas, group=name, held=summary),
                            {**reasons, **_capacity_reasons(options, request)})
-        chosen = regions[0]  # the region of the best-scored site among those that hold them all
+        # The original (RegionAndAz.Strategy) takes the region whose sites hold the most replicas; max()
+        # keeps the first of equals, and `regions` is in the order of their best-scored sites.
+        chosen = max(regions, key=lambda r: held[r])
         for o in options:
             if o.site.region != chosen:
                 reasons[o.site.id] = REASON_OTHER_REGION.format(region=o.site.region, chosen=chosen)

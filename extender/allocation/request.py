@@ -149,7 +149,7 @@ class AllocationRequest:
     group_name: str
     resources: tuple[Resource, ...]
     replicas: int
-    location_strategy: str = CENTRALIZE
+    location_strategy: str = DISCRETE
     region_alone: bool = False
     regions: tuple[RegionSelector, ...] = ()
     geo_location: GeoLocation | None = None
@@ -318,7 +318,9 @@ def parse_allocation_request(
 
     selector = alloc.selector or _Selector()
     strategy = selector.strategy or _Strategy()
-    location = strategy.location_strategy or CENTRALIZE
+    # As the original's LocationAndOperator strategy: anything but `centralize` spreads, so no
+    # location_strategy at all spreads too.
+    location = strategy.location_strategy or DISCRETE
     if location not in LOCATION_STRATEGIES:
         problems.append((f"{at}.selector.strategy.location_strategy",
                          f"unknown strategy {location!r}, expected one of {', '.join(LOCATION_STRATEGIES)}"))

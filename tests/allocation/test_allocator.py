@@ -99,11 +99,15 @@ def test_spread(req: AllocationRequest, expected: list[tuple[str, int]]) -> None
     assert spread(run(req)) == expected
 
 
-def test_alone_skips_the_best_region_when_it_cannot_hold_them_all() -> None:
-    # r2's s4 comes first (best-scored by order) but holds 3 of 5: r1 holds them.
+def test_alone_takes_the_region_that_holds_the_most() -> None:
+    # r2's s4 comes first (best-scored by order) but holds 3 of 5: r1 holds them. With 3 asked both
+    # regions hold them: the original takes r1, which holds the most (20 against 3).
     sites = [SITES[3], *SITES[:3]]
     assert spread(run(request(5, alone=True), sites=sites)) == [("s1", 5)]
-    assert spread(run(request(3, alone=True), sites=sites)) == [("s4", 3)]
+    assert spread(run(request(3, alone=True), sites=sites)) == [("s1", 3)]
+    # Equal regions: the region of the best-scored site (the original left it to Go's map order).
+    twins = [site("t1", "r2", 5), site("t2", "r1", 5)]
+    assert spread(run(request(2, alone=True), sites=twins)) == [("t1", 2)]
 
 
 def test_more_than_the_sites_hold_allocates_nothing_and_says_why_per_site() -> None:
