@@ -519,7 +519,8 @@ def import_command(directory: Path, dry_run: bool) -> None:
     except ConfigError as exc:
         fail(f"the inventory does not load:\n{exc}")
     try:
-        target = kube_config.choose(settings().kube, os.environ)
+        config = settings()
+        target = kube_config.choose(config.kube, os.environ, config.kubeconfig, config.master)
         if target.mode == kube_config.NONE:
             fail("no cluster to import into: set KUBECONFIG (or SITE_EXTENDER_KUBE)", EXIT_STORE)
         with kube_config.api_client(target) as api:
