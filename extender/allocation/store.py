@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 DB_FILE = "allocations.db"
 SCHEMA_VERSION = 2
+READABLE_SCHEMAS = (1, SCHEMA_VERSION)
+"""Schema 1 (no labels) is read as it is, and upgraded by the first write."""
 BUSY_TIMEOUT_S = 10.0
 
 _SCHEMA = """
@@ -203,7 +205,7 @@ class AllocationStore:
             found = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.Error as exc:
             raise self._unreadable(exc) from exc
-        if found not in (0, SCHEMA_VERSION):
+        if found not in (0, *READABLE_SCHEMAS):
             with closing(conn):
                 pass
             raise StoreUnavailable(f"allocation store {self.path} has schema {found}, this version reads {SCHEMA_VERSION}")
