@@ -28,48 +28,54 @@ scheduler's whole loop per pod (`bench.bind_loop`): placements change between ev
 VERBS = ("filter", "prioritize")
 
 
-def bodies_of(cluster: Cluster, mode: str) -> tuple[Callable[[int], bytes], int]:
-    """The request bodies of one mode, built on demand (a full 5,000-node body is megabytes)."""
+def bodies_of(cluster: Cluster, mode: str, pods: int) -> Callable[[int], bytes]:
+    """Body number i of one mode, built on demand (a full 5,000-node body is megabytes): a fresh VM
+    pod each (`Cluster.pod`), or, with `pods`, the first `pods` of them cycled."""
+    def pod(i: int) -> bytes:
+        return cluster.pod(i % pods if pods else i)
     if mode in ("cache", "watch"):
-        cached = [cluster.cache_body(pod) for pod in cluster.pods]
-        return cached.__getitem__, len(cached)
+        return lambda i: cluster.cache_body(pod(i))
     nodes = b',"Nodes":{"metadata":{},"items":[' + b",".join(cluster.nodes) + b']},"NodeNames":null}'
-    return (lambda i: b'{"Pod":' + cluster.pods[i] + nodes), len(cluster.pods)
+    return lambda i: b'{"Pod":' + pod(i) + nodes
+
+
+SIZE_SAMPLE = 32
+"""Bodies whose mean size the table shows."""
 
 
 def run_size(sites: int, workdir: Path, budget: Budget, modes: Sequence[str], pods: int, placed_per_site: int,
              log: Callable[[str], None]) -> tuple[list[Row], list[Memory]]:
-    cluster = generate(sites, workdir / f"inventory-{sites}", pods=pods)
+    cluster = generate(sites, workdir / f"inventory-{sites}")
     env = {"SITE_EXTENDER_POLICY": str(REPO / "policy"), "SITE_EXTENDER_INVENTORY": str(cluster.inventory_dir)}
     rows: list[Row] = []
     memory: list[Memory] = []
     static = [m for m in modes if m in ("cache", "full")]
     if static:
         with serve(workdir, {**env, "SITE_EXTENDER_KUBE": "none"}) as server:
-            rows += measure(server, cluster, sites, static, budget, log)
+            rows += measure(server, cluster, sites, static, budget, pods, log)
             memory.append(Memory(sites, "no cluster", *server_memory(server)))
     if "watch" in modes:
         with fake_cluster(cluster, placed_per_site) as api:
             kube_env = {**env, "SITE_EXTENDER_KUBE": "kubeconfig", "SITE_EXTENDER_KUBECONFIG": str(api.kubeconfig(workdir))}
             with serve(workdir, kube_env, timeout=300) as server:
                 held = server.readyz().get("cluster", {})
-                rows += measure(server, cluster, sites, ["watch"], budget, log)
+                rows += measure(server, cluster, sites, ["watch"], budget, pods, log)
                 memory.append(Memory(sites, f"node cache: {held.get('nodes', 0):,} nodes, {held.get('pods', 0):,} pods",
                                      *server_memory(server)))
     if "bind" in modes:
         with fake_cluster(cluster, placed_per_site) as api:
             kube_env = {**env, "SITE_EXTENDER_KUBE": "kubeconfig", "SITE_EXTENDER_KUBECONFIG": str(api.kubeconfig(workdir))}
             with serve(workdir, kube_env, timeout=300) as server:
-                rows += measure_binds(server, api, cluster, sites, budget, log)
+                rows += measure_binds(server, api, cluster, sites, budget, pods, log)
                 memory.append(Memory(sites, "node cache, after the bind loop", *server_memory(server)))
     return rows, memory
 
 
-def measure_binds(server: Server, api: FakeApiServer, cluster: Cluster, sites: int, budget: Budget,
+def measure_binds(server: Server, api: FakeApiServer, cluster: Cluster, sites: int, budget: Budget, pods: int,
                   log: Callable[[str], None]) -> list[Row]:
     client = Client(server.host, server.port)
     try:
-        timings, bodies, refused = drive_binds(client, api, cluster, budget)
+        timings, bodies, refused = drive_binds(client, api, cluster, budget, pods)
     finally:
         client.close()
     rows = []
@@ -90,14 +96,15 @@ def server_memory(server: Server) -> tuple[int, int, int]:
     return server.ready_rss_kib, now["VmRSS"], now["VmHWM"]
 
 
-def measure(server: Server, cluster: Cluster, sites: int, modes: Sequence[str], budget: Budget,
+def measure(server: Server, cluster: Cluster, sites: int, modes: Sequence[str], budget: Budget, pods: int,
             log: Callable[[str], None]) -> list[Row]:
     rows = []
     client = Client(server.host, server.port)
+    count = pods or budget.warmup + budget.max_calls  # never cycled without --pods
     try:
         for mode in modes:
-            bodies, count = bodies_of(cluster, mode)
-            size = sum(len(bodies(i)) for i in range(count)) // count
+            bodies = bodies_of(cluster, mode, pods)
+            size = sum(len(bodies(i)) for i in range(min(count, SIZE_SAMPLE))) // min(count, SIZE_SAMPLE)
             for verb in VERBS:
                 check = check_filter if verb == "filter" else check_prioritize
                 timings = drive(client, "/" + verb, bodies, count, budget, check)
@@ -119,9 +126,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per case (default: %(default)s)")
     parser.add_argument("--min-calls", type=int, default=50, help="calls per case at least (default: %(default)s)")
     parser.add_argument("--max-calls", type=int, default=5000, help="calls per case at most (default: %(default)s)")
-    parser.add_argument("--pods", type=int, default=32, help="distinct VM pods, cycled (default: %(default)s)")
+    parser.add_argument("--pods", type=int, default=0,
+                        help="distinct VM pods, cycled (default: a fresh pod, with its own request, every call)")
     parser.add_argument("--placed-per-site", type=int, default=2,
                         help="watch mode: VM pods bound to each node (default: %(default)s)")
+    parser.add_argument("--note", action="append", default=[],
+                        help="a line for RESULTS.md's notes, e.g. another run's figures to compare with (repeatable)")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md",
                         help="where to write the results (default: bench/RESULTS.md)")
     args = parser.parse_args(argv)
@@ -139,8 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                               lambda line: print(line, file=sys.stderr, flush=True))
             rows += size_rows
             memory += size_memory
-    command = "python -m bench " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = "python -m bench " + shlex.join(_without_notes(argv if argv is not None else sys.argv[1:]))
     text = render(rows, memory, command.strip(), notes=[
+        "Every call sends a fresh VM pod with its own request (`--pods N` cycles N pods instead), so no"
+        " cache keyed by the request can flatter a figure.",
         "Cache mode sends every site's name (the scheduler's worst case, percentageOfNodesToScore 100);"
         " without a cluster the node names are the site ids. Full mode sends one recorded Node object per site.",
         "In cache, full and watch mode /prioritize is sent every node too (the scheduler sends those that"
@@ -152,10 +164,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         " /filter over every node, /prioritize over those that passed, /bind to the best. Each bind"
         " changes what is placed, so each /filter meets a new snapshot (a busy cluster's steady state);"
         " /bind includes the extender's two calls to the fake API server.",
-    ])
+    ] + args.note)
     args.out.write_text(text, encoding="utf-8")
     print(text, end="")
     return 0
+
+
+def _without_notes(argv: Sequence[str]) -> list[str]:
+    """The command line as RESULTS.md shows it: the notes are shown as notes."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--note":
+            skip = True
+        elif not arg.startswith("--note="):
+            kept.append(arg)
+    return kept
 
 
 if __name__ == "__main__":

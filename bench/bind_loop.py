@@ -19,12 +19,12 @@ MAX_PODS = 3000
 """Pods made for the loop, one bind each (the loop stops earlier when the budget's time is up)."""
 
 
-def pending_pods(cluster: Cluster, count: int) -> list[dict[str, Any]]:
-    """`count` unbound VM pods with their own names and uids, cycling over the generated pods' requests."""
-    templates = [json.loads(pod) for pod in cluster.pods]
+def pending_pods(cluster: Cluster, count: int, distinct: int = 0) -> list[dict[str, Any]]:
+    """`count` unbound VM pods with their own names and uids, each with a fresh request (`Cluster.pod`;
+    with `distinct`, the first `distinct` requests cycled)."""
     pods = []
     for i in range(count):
-        pod = json.loads(json.dumps(templates[i % len(templates)]))
+        pod = json.loads(cluster.pod(i % distinct if distinct else i))
         meta = pod["metadata"]
         meta["name"] = f"bench-bind-{i}"
         meta["uid"] = f"00000000-0000-4000-9000-{i:012d}"
@@ -34,11 +34,11 @@ def pending_pods(cluster: Cluster, count: int) -> list[dict[str, Any]]:
     return pods
 
 
-def drive_binds(client: Client, api: FakeApiServer, cluster: Cluster, budget: Budget
+def drive_binds(client: Client, api: FakeApiServer, cluster: Cluster, budget: Budget, distinct: int = 0
                 ) -> tuple[dict[str, Timings], dict[str, list[bytes]], int]:
     """Run the loop pod after pod; the latencies per verb, a sample of each verb's bodies (for the
     floor), and how many binds the extender refused (stock gone meanwhile: an answer, not a failure)."""
-    pods = pending_pods(cluster, min(MAX_PODS, budget.max_calls + budget.warmup))
+    pods = pending_pods(cluster, min(MAX_PODS, budget.max_calls + budget.warmup), distinct)
     for pod in pods:
         api.add_pod(pod)
     samples: dict[str, list[float]] = {verb: [] for verb in VERBS}

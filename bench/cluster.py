@@ -50,12 +50,19 @@ class Cluster:
     nodes: tuple[bytes, ...]
     """One compact JSON Node per site (the node name is the site id)."""
     pods: tuple[bytes, ...]
-    """Compact JSON Pods with a VM request each."""
+    """The first VM pods (`pod(0)`, `pod(1)`, ...): what the watched cluster runs."""
+    requests: Requests
+    names: bytes = b"[]"
+    """The site ids as a JSON array (cache mode's NodeNames)."""
+
+    def pod(self, index: int) -> bytes:
+        """VM pod number `index`, with its own request drawn from its own seed (same index, same bytes):
+        the bench sends a fresh one per call, so that no cache keyed by the request flatters a figure."""
+        return self.requests.pod(index)
 
     def cache_body(self, pod: bytes) -> bytes:
         """`ExtenderArgs` of a `nodeCacheCapable: true` extender: the node names only."""
-        names = json.dumps(list(self.site_ids), separators=(",", ":")).encode()
-        return b'{"Pod":' + pod + b',"Nodes":null,"NodeNames":' + names + b"}"
+        return b'{"Pod":' + pod + b',"Nodes":null,"NodeNames":' + self.names + b"}"
 
     def full_body(self, pod: bytes) -> bytes:
         """`ExtenderArgs` of a full-mode extender: the whole NodeList."""
@@ -207,6 +214,21 @@ def _pod(template: dict[str, Any], request: dict[str, Any], index: int, rng: ran
     return _compact(pod)
 
 
+@dataclass(frozen=True, slots=True)
+class Requests:
+    """What VM pods of a generated cluster are made of: the recorded pod and the inventory's names."""
+
+    seed: int
+    template: dict[str, Any]
+    regions: list[str]
+    zones: dict[str, list[str]]
+    flavor_ids: list[str]
+
+    def pod(self, index: int) -> bytes:
+        rng = random.Random(f"{self.seed}/{index}")
+        return _pod(self.template, vm_request(rng, self.regions, self.zones, self.flavor_ids), index, rng)
+
+
 def generate(sites: int, directory: Path, pods: int = 32, seed: int = 6) -> Cluster:
     """Write the inventory of `sites` sites into `directory` and build their nodes and `pods` VM pods."""
     rng = random.Random(seed * 1_000_003 + sites)
@@ -220,11 +242,15 @@ def generate(sites: int, directory: Path, pods: int = 32, seed: int = 6) -> Clus
     regions = sorted({s["region"] for s in site_list}, key=lambda r: int(r.removeprefix("region")))
     zones = {r["region"]: r["availability_zones"] for r in files["region.yaml"]["regions"]}
     flavor_ids = sorted({f["id"] for f in files["flavors.json"]["flavors"]})
+    requests = Requests(seed * 1_000_003 + sites, pod_template, regions, zones, flavor_ids)
+    site_ids = tuple(s["id"] for s in site_list)
     return Cluster(
         inventory_dir=directory,
-        site_ids=tuple(s["id"] for s in site_list),
+        site_ids=site_ids,
         nodes=tuple(_node(node_template, s, rng) for s in site_list),
-        pods=tuple(_pod(pod_template, vm_request(rng, regions, zones, flavor_ids), i, rng) for i in range(pods)),
+        pods=tuple(requests.pod(i) for i in range(pods)),
+        requests=requests,
+        names=json.dumps(list(site_ids), separators=(",", ":")).encode(),
     )
 
 

@@ -90,7 +90,8 @@ Check = Callable[[bytes, bytes], None]
 
 def drive(client: Client, path: str, bodies: Callable[[int], bytes], count: int, budget: Budget,
           check: Check | None = None) -> Timings:
-    """POST `bodies(i)` for i = 0, 1, ... (cycling over `count` distinct bodies) one at a time."""
+    """POST `bodies(i)` for i = 0, 1, ... (cycling over `count` distinct bodies) one at a time: the
+    first `budget.warmup` unmeasured, the next ones measured."""
     for i in range(budget.warmup):
         body = bodies(i % count)
         status, answer = client.post(path, body)
@@ -101,7 +102,7 @@ def drive(client: Client, path: str, bodies: Callable[[int], bytes], count: int,
     deadline = time.perf_counter() + budget.seconds
     i = 0
     while len(samples) < budget.max_calls and (len(samples) < budget.min_calls or time.perf_counter() < deadline):
-        body = bodies(i % count)
+        body = bodies((budget.warmup + i) % count)  # past the warm-up's bodies
         start = time.perf_counter()
         status, answer = client.post(path, body)
         samples.append(time.perf_counter() - start)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.__main__ import main
-from bench.cluster import generate
-from bench.measure import check_filter, percentile
+from bench.__main__ import bodies_of, main
+from bench.cluster import VM_ANNOTATION, generate
+from bench.measure import Budget, check_filter, drive, percentile
 from extender.app import create_app
 from extender.config.settings import Settings
 from tests.conftest import POLICY_DIR
@@ -31,6 +31,36 @@ pytestmark = pytest.mark.process
 )
 def test_percentile_is_nearest_rank(samples: list[float], pct: float, expected: float) -> None:
     assert percentile(samples, pct) == expected
+
+
+class _Recorder:
+    """A client that answers 200 to everything and keeps what it was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        self.sent.append(body)
+        return 200, b"{}"
+
+
+@pytest.mark.parametrize("mode", ["cache", "full"])
+def test_every_call_sends_a_fresh_pod(tmp_path: Path, mode: str) -> None:
+    """No body is sent twice, and the requests vary: a cache keyed by the request cannot flatter a figure."""
+    cluster = generate(5, tmp_path / "inventory", pods=2)
+    client = _Recorder()
+    drive(client, "/filter", bodies_of(cluster, mode, 0), 10_000, Budget(seconds=0, min_calls=40, max_calls=40, warmup=5))  # type: ignore[arg-type]
+    assert len(client.sent) == 45 and len(set(client.sent)) == 45
+    requests = {json.loads(body)["Pod"]["metadata"]["annotations"][VM_ANNOTATION] for body in client.sent}
+    assert len(requests) == 45
+    assert bodies_of(cluster, mode, 0)(7) == client.sent[7], "the same index makes the same body"
+
+
+def test_pods_option_cycles_that_many_pods(tmp_path: Path) -> None:
+    cluster = generate(5, tmp_path / "inventory", pods=2)
+    client = _Recorder()
+    drive(client, "/filter", bodies_of(cluster, "cache", 3), 3, Budget(seconds=0, min_calls=9, max_calls=9, warmup=3))  # type: ignore[arg-type]
+    assert len(set(client.sent)) == 3
 
 
 def test_generated_cluster_is_served_with_varied_answers(tmp_path: Path) -> None:
