@@ -147,7 +147,7 @@ def _keep_site_nodes(api: Any, core: Any, policies: PolicyStore, settings: Setti
 
 
 def _harden(app: Flask, service: Extender) -> None:
-    """Metrics, decision logs, client certificates, request limits (issue 8), in this order: the
+    """Metrics, decision logs, client certificates, request limits, in this order: the
     metrics time every request, the certificate check runs before anything reads the body."""
     from extender.ops import limits, metrics, observe, tls
 
@@ -161,6 +161,6 @@ def _harden(app: Flask, service: Extender) -> None:
 
     recent = app.extensions[status_page.EXTENSION_KEY] = RecentDecisions()
     app.register_blueprint(status_page.bp)
-    observe.instrument(service, metrics.init_app(app, service.cluster, service.policies, stock_left), recent)
+    service.observer = observe.Observer(metrics.init_app(app, service.cluster, service.policies, stock_left), recent)
     tls.init_app(app)
     limits.init_app(app)

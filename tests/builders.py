@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
+import numpy as np
+
 from extender.domain.model import (
     EipPool,
     Flavor,
@@ -25,7 +27,10 @@ from extender.domain.model import (
     VolumePool,
     node_ref,
 )
-from extender.engine.framework import Candidate, Snapshot
+from extender.engine.framework import FilterPlugin, ScorePlugin, Status
+from extender.engine.outcomes import status_at
+from extender.engine.places import OnePlace, every_site
+from extender.engine.snapshot import Candidate, Snapshot
 
 
 def make_host(name: str = "h1", vcpus: float = 10, used_vcpus: float = 0, mem: float = 40, used_mem: float = 0,
@@ -117,3 +122,45 @@ def candidate(snapshot: Snapshot, site_id: str = "s1", labels: Mapping[str, str]
     """The candidate for a node named after the site (node labels, e.g. topology ones, optional)."""
     site = snapshot.inventory.sites[site_id]
     return Candidate(node=node_ref(site_id, labels), site=site, usage=snapshot.usage(site_id))
+
+
+def judge(predicate: FilterPlugin, request: VMRequest, snapshot: Snapshot, site_id: str = "s1",
+          labels: Mapping[str, str] | None = None) -> Status | None:
+    """The predicate's one check at the node named after `site_id`, asked twice: on that node alone
+    and on the columns of every site (when the node agrees with its site); both must say the same."""
+    alone = _alone(candidate(snapshot, site_id, labels), snapshot)
+    said = status_at(predicate.check(request, alone), alone)
+    if snapshot.table.node_position(node_ref(site_id, labels)) >= 0:
+        assert judge_every_site(predicate, request, snapshot)[site_id] == said
+    return said
+
+
+def judge_every_site(predicate: FilterPlugin, request: VMRequest, snapshot: Snapshot) -> dict[str, Status | None]:
+    """The predicate's one check over every site at once, by site id; each site's answer must be
+    what the check says of that site's node alone."""
+    every = every_site(snapshot)
+    outcomes = predicate.check(request, every)
+    said = {site_id: status_at(outcomes, every, place) for place, site_id in enumerate(snapshot.table.ids)}
+    for site_id, status in said.items():
+        alone = _alone(candidate(snapshot, site_id), snapshot)
+        assert status_at(predicate.check(request, alone), alone) == status, site_id
+    return said
+
+
+def score_at(priority: ScorePlugin, request: VMRequest, snapshot: Snapshot, site_id: str = "s1") -> float:
+    """The priority's one score at the node named after `site_id`, on that node alone and on the
+    columns of every site: both must be the same number."""
+    alone = _one_score(priority, request, _alone(candidate(snapshot, site_id), snapshot))
+    every = priority.score(request, every_site(snapshot))
+    column = every[snapshot.table.position[site_id]] if isinstance(every, np.ndarray) else every
+    assert float(column) == alone
+    return alone
+
+
+def _one_score(priority: ScorePlugin, request: VMRequest, at: OnePlace) -> float:
+    score = priority.score(request, at)
+    return float(score[0] if isinstance(score, np.ndarray) else score)
+
+
+def _alone(candidate: Candidate, snapshot: Snapshot) -> OnePlace:
+    return OnePlace(candidate, snapshot)

@@ -30,7 +30,7 @@ from extender.allocation.request import AllocationRequest, Resource
 from extender.config.policy import Policy
 from extender.domain.model import CENTRALIZE, Flavor, NodeRef, Placement, Site, VMRequest, node_ref
 from extender.engine import decide
-from extender.engine.framework import Candidate, Snapshot
+from extender.engine.snapshot import Candidate, Snapshot
 
 REASON_NO_FLAVOR = "none of {flavors} has {count} left at {site} (one replica)"
 REASON_CAPACITY = "holds {held} replica(s) of {vms} VM(s) each; one more fails: {reason}"

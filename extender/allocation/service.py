@@ -15,7 +15,7 @@ from typing import Any
 from extender.allocation import planner
 from extender.allocation.request import AllocationRequest, AllocationRequestError, parse_allocation_request
 from extender.allocation.store import AllocationStore, StoredAllocation
-from extender.engine.framework import Snapshot
+from extender.engine.snapshot import Snapshot
 from extender.errors import ExtenderError
 from extender.protocol.service import Extender
 

@@ -1,22 +1,18 @@
 """Capacity arithmetic shared by predicates and priorities (cf. kube-scheduler's plugins/helper).
 
-Two kinds of pure functions:
-- `index_inventory` precomputes everything the inventory alone decides (per site and resource type:
-  free vCPU and RAM of the hosts serving it; per zone and volume type: the volume ceiling). It runs
-  once per inventory, never per request.
-- small arithmetic on those numbers and the placements (`flavor_stock`, `eip_stock`,
-  `volume_stock`, `free_share`), guarded against zero capacity.
+Pure functions, no state: what hosts offer (`host_capacity`), what a flavor, a volume pool or an EIP
+pool has left once placements are taken off (`flavor_stock`, `pool_ceiling`, `volume_stock`,
+`eip_stock`), free shares (`free_share`), guarded against zero capacity. What is worked out once per
+inventory from them is `extender.engine.index`'s.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
+from dataclasses import dataclass
 
-from extender.domain.model import EMPTY_MAP, EipPool, Flavor, Host, Inventory, Site, VolumePool
-from extender.engine.sitetable import SiteTable, build_site_table
+from extender.domain.model import EipPool, Flavor, Host, VolumePool
 
 ANY_TYPE = ""
 """The resource type of a flavor that names none: every host of the site serves it."""
@@ -164,83 +160,6 @@ class EipStock:
 
 def eip_stock(pool: EipPool, placed: int) -> EipStock:
     return EipStock(size=pool.size, used=pool.used, placed=placed)
-
-
-# --- The index of an inventory ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SiteIndex:
-    """Per site: the host capacity per resource type, and which resource types share a host."""
-
-    capacity: Mapping[str, HostCapacity]
-    """By resource type (`ANY_TYPE`: all hosts)."""
-    overlaps: Mapping[str, frozenset[str]]
-    """By resource type T: the resource types whose hosts include some host serving T. A VM of
-    type T is taken off all of them (it may sit on any host serving T); unknown types: all."""
-
-
-@dataclass(frozen=True, slots=True)
-class InventoryIndex:
-    """Everything the inventory alone decides, computed once per inventory."""
-
-    sites: Mapping[str, SiteIndex] = field(default_factory=lambda: EMPTY_MAP)
-    volumes: Mapping[tuple[str, str, str], VolumeCapacity] = field(default_factory=lambda: EMPTY_MAP)
-    """By (region, availability zone, volume type)."""
-    unavailable: frozenset[str] = frozenset()
-    """Ids of the sites whose status takes nothing (`Site.available` is false)."""
-    with_attributes: frozenset[str] = frozenset()
-    """Ids of the sites that carry any site attribute."""
-    by_zone: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: EMPTY_MAP)
-    """Site ids by the inventory's (region, availability zone)."""
-    by_eip_pool: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=lambda: EMPTY_MAP)
-    """Site ids by the EIP pool they draw from: (region, eip_type_name)."""
-    table: SiteTable = field(default_factory=SiteTable, compare=False)
-    """The sites as columns, for the fast path (derived from the same inventory as the rest: not compared)."""
-    memo: dict = field(default_factory=dict, compare=False, repr=False)
-    """What plugins work out from the inventory alone (`Snapshot.inventory_derived`)."""
-
-    def capacity(self, site_id: str, resource_type: str) -> HostCapacity:
-        site = self.sites.get(site_id)
-        return site.capacity.get(resource_type, NO_HOSTS) if site else NO_HOSTS
-
-
-def resource_types(inventory: Inventory) -> frozenset[str]:
-    """Every resource type a flavor or a host names, plus `ANY_TYPE`."""
-    types = {f.resource_type for f in inventory.flavors.values()}
-    types.update(t for s in inventory.sites.values() for h in s.hosts for t in h.resource_types)
-    return frozenset(types | {ANY_TYPE})
-
-
-def index_site(site: Site, types: frozenset[str]) -> SiteIndex:
-    serving = {t: frozenset(i for i, h in enumerate(site.hosts) if serves(h, t)) for t in types}
-    capacity = {t: host_capacity([site.hosts[i] for i in hosts]) for t, hosts in serving.items()}
-    overlaps = {t: frozenset(r for r, others in serving.items() if hosts & others) for t, hosts in serving.items()}
-    return SiteIndex(capacity=MappingProxyType(capacity), overlaps=MappingProxyType(overlaps))
-
-
-def index_inventory(inventory: Inventory) -> InventoryIndex:
-    types = resource_types(inventory)
-    sites = {site_id: index_site(site, types) for site_id, site in inventory.sites.items()}
-    volumes: dict[tuple[str, str, str], VolumeCapacity] = {}
-    for pool in inventory.volume_pools:
-        key = (pool.region, pool.availability_zone, pool.volume_type)
-        known = volumes.get(key, VolumeCapacity(0, 0.0))
-        volumes[key] = VolumeCapacity(known.pools + 1, known.capacity_gb + pool_ceiling(pool))
-    by_zone: dict[tuple[str, str], set[str]] = {}
-    by_eip_pool: dict[tuple[str, str], set[str]] = {}
-    for site in inventory.sites.values():
-        by_zone.setdefault((site.region, site.az), set()).add(site.id)
-        by_eip_pool.setdefault((site.region, site.eip_type_name), set()).add(site.id)
-    return InventoryIndex(
-        sites=MappingProxyType(sites),
-        volumes=MappingProxyType(volumes),
-        unavailable=frozenset(s.id for s in inventory.sites.values() if not s.available),
-        with_attributes=frozenset(s.id for s in inventory.sites.values() if s.attributes),
-        by_zone=MappingProxyType({k: frozenset(v) for k, v in by_zone.items()}),
-        by_eip_pool=MappingProxyType({k: frozenset(v) for k, v in by_eip_pool.items()}),
-        table=build_site_table(inventory),
-    )
 
 
 # --- Shares -------------------------------------------------------------------------------------------

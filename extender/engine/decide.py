@@ -16,8 +16,11 @@ import numpy as np
 from extender.config.policy import Policy
 from extender.domain.model import Flavor, NodeRef, VMRequest
 from extender.domain.vmrequest import parse_vm_request, pod_group, raw_vm_request
-from extender.engine.framework import MAX_PLUGIN_SCORE, Candidate, FilterPlugin, ScorePlugin, Snapshot, Status
-from extender.engine.sitetable import object_array
+from extender.engine.framework import MAX_PLUGIN_SCORE, FilterPlugin, Outcome, ScorePlugin, Status
+from extender.engine.outcomes import first_failures, reasons, status_at, unresolvable_at
+from extender.engine.places import OnePlace, Places, every_site
+from extender.engine.snapshot import Candidate, Snapshot
+from extender.predicates.flavor import first_in_stock
 from extender.errors import VMRequestError
 from extender.protocol.wire import MAX_EXTENDER_PRIORITY, Pod
 
@@ -102,9 +105,10 @@ def check(policy: Policy, snapshot: Snapshot, request: VMRequest, node: NodeRef)
     candidate = resolve(node, snapshot)
     if isinstance(candidate, Status):
         return candidate
+    at = OnePlace(candidate, snapshot)
     first: Status | None = None
     for predicate in policy.predicates:
-        status = predicate.filter(request, candidate, snapshot)
+        status = status_at(predicate.check(request, at), at)
         if status is None:
             continue
         if status.unresolvable:
@@ -112,6 +116,12 @@ def check(policy: Policy, snapshot: Snapshot, request: VMRequest, node: NodeRef)
         if first is None:
             first = status
     return first
+
+
+def verdict(predicate: FilterPlugin, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
+    """What one predicate says of one candidate (None: it passes)."""
+    at = OnePlace(candidate, snapshot)
+    return status_at(predicate.check(request, at), at)
 
 
 def _vm_request_or_decide(policy: Policy, pod: Pod, nodes: Sequence[NodeRef],
@@ -191,7 +201,7 @@ class Frame(NamedTuple):
 
 class LazyCandidates:
     """`snapshot.candidates(nodes)`, worked out on first use: the site columns decide most nodes
-    without a `Candidate`; one is needed only for a node decided on its own or a plugin without columns."""
+    without a `Candidate`; one is needed only for a node decided on its own."""
 
     def __init__(self, snapshot: Snapshot, nodes: Sequence[NodeRef]) -> None:
         self._snapshot, self._nodes = snapshot, nodes
@@ -206,18 +216,32 @@ class LazyCandidates:
         return len(self._nodes)
 
 
+class SiteVerdicts(NamedTuple):
+    """One predicate's check over every site."""
+
+    outcomes: Sequence[Outcome]
+    which: np.ndarray
+    """Per site: the outcome it fails by (-1: it passes)."""
+
+
+def site_verdicts(predicate: FilterPlugin, request: VMRequest, at: Places) -> SiteVerdicts | None:
+    """`predicate`'s check at every site of `at`; None when every site passes."""
+    outcomes = predicate.check(request, at)
+    if not outcomes:
+        return None
+    return SiteVerdicts(outcomes, first_failures(outcomes, at.size))
+
+
 def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequence[NodeRef],
            reasons: bool, frame: Frame | None = None) -> Verdicts:
     """What `check` answers for every node, found the fast way.
 
-    A node that agrees with its site (`SiteTable.node_position` >= 0) is decided by its site's entry in
-    each predicate's `site_mask(request, snapshot)` (a mask over the `SiteTable`; None: every site
-    passes), a vector operation per predicate for all nodes at once. For the nodes that fail, the
-    predicate whose answer `check` would give is found on the same columns (its first unresolvable
-    failure, else its first failure: `site_resolvable` says which failures are resolvable, none
-    without it), and only that predicate explains it (`explain_sites` for the node's site, else `filter`).
-    A predicate without `site_mask` is asked about every such node (`filter`); the other nodes
-    (unknown, off-inventory, labelled unlike their site) go through `check`."""
+    A node that agrees with its site (`SiteTable.node_position` >= 0) is decided by its site's entry
+    in each predicate's check over every site (`site_verdicts`), a few vector operations per predicate
+    for all nodes at once. For the nodes that fail, the predicate whose answer `check` would give is
+    found on the same columns (its first unresolvable failure, else its first failure), and only that
+    predicate's reasons are made, for those nodes' sites. The other nodes (unknown, off-inventory,
+    labelled unlike their site) go through `check`."""
     positions = frame.positions if frame is not None else snapshot.positions(nodes)
     resolved = LazyCandidates(snapshot, nodes)
     plain = positions >= 0
@@ -226,13 +250,14 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
     deciders = np.full(len(nodes), -1, dtype=np.intp)
     why = np.empty(len(nodes), dtype=object) if reasons else None
     if ok.any():
-        found = [_plain_verdicts(p, request, snapshot, resolved, positions, plain) for p in policy.predicates]
+        at = every_site(snapshot)
+        found = [site_verdicts(p, request, at) for p in policy.predicates]
         for verdict in found:
             if verdict is not None:
-                ok &= ~verdict[0]
+                ok &= verdict.which[positions] < 0
         failing = np.flatnonzero(plain & ~ok)
         if why is not None and failing.size:
-            _explain(policy, snapshot, request, resolved, positions, failing, found, never, deciders, why)
+            _explain(at, positions, failing, found, never, deciders, why)
     for i in np.flatnonzero(~plain).tolist():
         status = check(policy, snapshot, request, nodes[i])
         if status is None:
@@ -242,50 +267,27 @@ def decide(policy: Policy, snapshot: Snapshot, request: VMRequest, nodes: Sequen
     return Verdicts(resolved, positions, ok, never, deciders, why)
 
 
-def _plain_verdicts(predicate: FilterPlugin, request: VMRequest, snapshot: Snapshot,
-                    resolved: LazyCandidates, positions: np.ndarray,
-                    plain: np.ndarray) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """Per node decided by its site: (fails `predicate`, that failure is resolvable; None: none is);
-    None when no node fails it."""
-    site_mask = getattr(predicate, "site_mask", None)
-    if site_mask is not None:
-        mask = site_mask(request, snapshot)
-        if mask is None:
-            return None
-        site_resolvable = getattr(predicate, "site_resolvable", None)
-        resolvable = site_resolvable(request, snapshot) if site_resolvable is not None else None
-        return plain & ~mask[positions], None if resolvable is None else resolvable[positions]
-    fail, resolvable = np.zeros(len(plain), dtype=bool), np.zeros(len(plain), dtype=bool)
-    for i in np.flatnonzero(plain).tolist():
-        status = predicate.filter(request, resolved[i], snapshot)  # type: ignore[arg-type]
-        if status is not None:
-            fail[i], resolvable[i] = True, not status.unresolvable
-    return fail, resolvable
-
-
-def _explain(policy: Policy, snapshot: Snapshot, request: VMRequest, resolved: LazyCandidates,
-             positions: np.ndarray, failing: np.ndarray, found: Sequence[tuple[np.ndarray, np.ndarray | None] | None],
-             never: np.ndarray, deciders: np.ndarray, why: np.ndarray) -> None:
-    """Fill `never`, `deciders` and `why` for the `failing` nodes: the answer of the predicate `check` would stop
-    at, its first unresolvable failure, else its first failure."""
+def _explain(at: Places, positions: np.ndarray, failing: np.ndarray, found: Sequence[SiteVerdicts | None],
+             unresolvable: np.ndarray, deciders: np.ndarray, why: np.ndarray) -> None:
+    """Fill `unresolvable`, `deciders` and `why` for the `failing` nodes: the answer of the predicate
+    `check` would stop at, its first unresolvable failure, else its first failure."""
+    sites = positions[failing]
     none = np.zeros(failing.size, dtype=bool)
-    fails = np.array([none if v is None else v[0][failing] for v in found])
-    hopeless = np.array([none if v is None else (v[0][failing] if v[1] is None else v[0][failing] & ~v[1][failing])
+    fails = np.array([none if v is None else v.which[sites] >= 0 for v in found])
+    hopeless = np.array([none if v is None else unresolvable_at(v.outcomes, v.which, sites)
                          for v in found])
-    unresolvable = hopeless.any(axis=0)
-    decider = np.where(unresolvable, hopeless.argmax(axis=0), fails.argmax(axis=0))
-    never[failing] = unresolvable
+    hopeless_somewhere = hopeless.any(axis=0)
+    decider = np.where(hopeless_somewhere, hopeless.argmax(axis=0), fails.argmax(axis=0))
+    unresolvable[failing] = hopeless_somewhere
     deciders[failing] = decider
-    for number, predicate in enumerate(policy.predicates):
+    for number, verdict in enumerate(found):
         mine = failing[decider == number]
-        if not mine.size:
+        if not mine.size or verdict is None:
             continue
-        explain_sites = getattr(predicate, "explain_sites", None)
-        if explain_sites is not None:
-            texts = explain_sites(request, positions[mine], snapshot)
-        else:
-            texts = [predicate.filter(request, resolved[i], snapshot).reason for i in mine.tolist()]  # type: ignore[union-attr, arg-type]
-        why[mine] = object_array(texts)
+        outcome_of = verdict.which[positions[mine]]
+        for k in np.unique(outcome_of).tolist():
+            chosen = mine[outcome_of == k]
+            why[chosen] = reasons(verdict.outcomes[k], at, positions[chosen])
 
 
 def reference_filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> FilterDecision:
@@ -310,10 +312,13 @@ def reference_filter_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: 
 
 def score_breakdown(policy: Policy, snapshot: Snapshot, request: VMRequest, candidate: Candidate) -> dict[str, float]:
     """Each priority's raw score (0..100) for one candidate, by priority name."""
-    return {
-        p.plugin.name: min(MAX_PLUGIN_SCORE, max(0.0, float(p.plugin.score(request, candidate, snapshot))))
-        for p in policy.priorities
-    }
+    at = OnePlace(candidate, snapshot)
+    return {p.plugin.name: min(MAX_PLUGIN_SCORE, max(0.0, _one_score(p.plugin, request, at))) for p in policy.priorities}
+
+
+def _one_score(plugin: ScorePlugin, request: VMRequest, at: OnePlace) -> float:
+    score = plugin.score(request, at)
+    return float(score[0] if isinstance(score, np.ndarray) else score)
 
 
 def normalize(breakdowns: Sequence[dict[str, float]]) -> list[dict[str, float]]:
@@ -392,39 +397,27 @@ def node_scores(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[No
 def score_columns(policy: Policy, snapshot: Snapshot, request: VMRequest, verdicts: Verdicts,
                   feasible: np.ndarray) -> list[np.ndarray]:
     """Per priority, in policy order, each feasible node's raw score clamped to 0..100
-    (`score_breakdown` by columns). A priority may offer `pre_score(request, snapshot) -> float |
-    None`: a score that is the same for every candidate of this request (None: it depends on the
-    candidate); `site_scores(request, snapshot)`: what `score` gives a node decided by its site, for
-    every site of the `SiteTable` (the other nodes get `score`, one by one)."""
+    (`score_breakdown` by columns): a node decided by its site gets its site's entry of the score over
+    every site, the other nodes their own."""
     positions = verdicts.positions[feasible]
     by_site = positions >= 0
     sites = positions[by_site]
-    alone = feasible[~by_site].tolist()
-    every = feasible.tolist()
+    alone = [OnePlace(verdicts.candidates[i], snapshot) for i in feasible[~by_site].tolist()]  # type: ignore[arg-type]
+    at = every_site(snapshot)
     columns = []
     for p in policy.priorities:
-        plugin = p.plugin
-        pre_score = getattr(plugin, "pre_score", None)
-        same = pre_score(request, snapshot) if pre_score is not None else None
-        if same is not None:
-            columns.append(np.full(feasible.size, min(MAX_PLUGIN_SCORE, max(0.0, float(same)))))
-            continue
-        site_scores = getattr(plugin, "site_scores", None)
-        if site_scores is not None:
-            column = np.empty(feasible.size)
-            column[by_site] = site_scores(request, snapshot)[sites]
-            column[~by_site] = _scores(plugin, request, [verdicts.candidates[i] for i in alone], snapshot)
+        scores = p.plugin.score(request, at) if sites.size else 0.0
+        if not isinstance(scores, np.ndarray):
+            column = np.full(feasible.size, float(scores))
         else:
-            column = np.array(_scores(plugin, request, [verdicts.candidates[i] for i in every], snapshot), dtype=float)
+            column = np.empty(feasible.size)
+            column[by_site] = scores[sites]
+        if alone:
+            column[~by_site] = [_one_score(p.plugin, request, one) for one in alone]
         if column.size and (column.min() < 0.0 or column.max() > MAX_PLUGIN_SCORE):
             column = np.clip(column, 0.0, MAX_PLUGIN_SCORE)
         columns.append(column)
     return columns
-
-
-def _scores(plugin: ScorePlugin, request: VMRequest, candidates: list, snapshot: Snapshot) -> list[float]:
-    """What `score` gives each candidate."""
-    return [float(plugin.score(request, c, snapshot)) for c in candidates]
 
 
 def reference_prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nodes: Sequence[NodeRef]) -> list[tuple[str, int]]:
@@ -436,9 +429,7 @@ def reference_prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nod
     feasible: list[tuple[int, Candidate]] = []
     for position, node in enumerate(nodes):
         candidate = resolve(node, snapshot)
-        if isinstance(candidate, Candidate) and all(
-            p.filter(request, candidate, snapshot) is None for p in policy.predicates
-        ):
+        if isinstance(candidate, Candidate) and check(policy, snapshot, request, node) is None:
             feasible.append((position, candidate))
     breakdowns = normalize([score_breakdown(policy, snapshot, request, c) for _, c in feasible])
     scores = [0] * len(nodes)
@@ -447,12 +438,10 @@ def reference_prioritize_nodes(policy: Policy, snapshot: Snapshot, pod: Pod, nod
     return [(node.name, score) for node, score in zip(nodes, scores)]
 
 
-
-
 def choose_flavor(request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Flavor | None:
     """The most preferred acceptable flavor still in stock at the candidate, if any."""
-    found = snapshot.first_in_stock(request.flavors, candidate.site, candidate.region)
-    return found[1] if found else None
+    rank = int(first_in_stock(request.flavors, OnePlace(candidate, snapshot))[0])
+    return snapshot.inventory.flavor(candidate.region, request.flavors[rank]) if rank < len(request.flavors) else None
 
 
 REASON_NO_FLAVOR = "no acceptable flavor is in stock at site {site} any more"

@@ -1,12 +1,13 @@
 """The inventory's sites as columns: one numpy array per attribute, one entry per site.
 
-The fast path decides for every site at once: a predicate turns the request into a boolean mask over
-these columns (`site_mask`), a priority into a score per site (`site_scores`), and the engine gathers
-them for the nodes asked by each node's site position. A request then costs a few vector operations
-per plugin instead of one Python call per plugin and node. Built once per inventory, never per request.
+The fast path decides for every site at once: a plugin's check runs once over these columns
+(`places.EverySite`), and the engine gathers the answers for the nodes asked by each node's site
+position. A request then costs a few vector operations per plugin instead of one Python call per
+plugin and node. Built once per inventory, never per request.
 
 Text attributes are stored as integer codes (`Column`): comparing a code array against the codes
-of the requested values is what `np.isin` does in C.
+of the requested values is what `np.isin` does in C, and a question about a value (`where`, `map`)
+is asked once per distinct value.
 """
 
 from __future__ import annotations
@@ -48,6 +49,20 @@ class Column:
             return self.codes == codes[0]
         return np.isin(self.codes, codes)
 
+    def where(self, test: Callable[[Hashable], bool]) -> np.ndarray:
+        """Boolean mask: the places whose value passes `test` (asked once per distinct value)."""
+        return self.map(test, dtype=bool)
+
+    def map(self, function: Callable[[Hashable], object], dtype: type = object) -> np.ndarray:
+        """Per place, `function` of its value (called once per distinct value)."""
+        by_code = np.empty(len(self.by_code), dtype=dtype)
+        by_code[:] = [function(value) for value in self.by_code]
+        return by_code[self.codes]
+
+    def value(self, place: int) -> Hashable:
+        """The value at one place."""
+        return self.by_code[self.codes[place]]
+
     def spread(self, per_value: Mapping[Hashable, float], default: float, dtype: type = np.float64) -> np.ndarray:
         """Per site, the number `per_value` gives its value (`default` for the others): a number worked
         out once per distinct value (a zone, a pool) spread over the sites that share it."""
@@ -64,6 +79,8 @@ class SiteTable:
     """The sites of one inventory, in the inventory's order, as columns."""
 
     ids: tuple[str, ...] = ()
+    site_id: Column = field(default_factory=lambda: Column.of(()))
+    """The ids as a column (a code per site: its position)."""
     position: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
     """Site id → position in every column."""
     sites: tuple[Site, ...] = ()
@@ -76,8 +93,13 @@ class SiteTable:
     eip_pool: Column = field(default_factory=lambda: Column.of(()))
     """The EIP pool a site draws from: (region, eip_type_name)."""
     available: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    status: Column = field(default_factory=lambda: Column.of(()))
     geo: Mapping[str, Column] = field(default_factory=lambda: MappingProxyType({}))
     """By `GEO_FIELDS` name: the site's place, casefolded."""
+    place: Mapping[str, Column] = field(default_factory=lambda: MappingProxyType({}))
+    """By `GEO_FIELDS` name: the site's place as the inventory writes it."""
+    operator: Column = field(default_factory=lambda: Column.of(()))
+    """The site's `Operator`."""
     operator_id: Column = field(default_factory=lambda: Column.of(()))
     """Casefolded."""
     operator_name: Column = field(default_factory=lambda: Column.of(()))
@@ -87,27 +109,6 @@ class SiteTable:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-    def shared_reasons(self, column: Column, positions: np.ndarray,
-                       parts_of: Callable[[Hashable], tuple[str, str] | None]) -> tuple[np.ndarray, np.ndarray]:
-        """Reasons of the sites at `positions` that differ only by the site id: per value of `column`
-        at those sites, `parts_of(value)` gives the (head, tail) around the id, once; each site gets
-        head + id + tail, a column at a time. Also the mask of the sites served (`parts_of` None:
-        the caller's to explain)."""
-        codes = column.codes[positions]
-        heads = np.empty(len(column.by_code), dtype=object)
-        tails = np.empty(len(column.by_code), dtype=object)
-        shared = np.zeros(len(column.by_code), dtype=bool)
-        for code in np.unique(codes).tolist():
-            parts = parts_of(column.by_code[code])
-            if parts is not None:
-                heads[code], tails[code] = parts
-                shared[code] = True
-        found = np.empty(len(positions), dtype=object)
-        served = shared[codes]
-        at = codes[served]
-        found[served] = heads[at] + self.id_objects[positions[served]] + tails[at]
-        return found, served
 
     def node_position(self, node: NodeRef) -> int:
         """The position of the node's site when the node is known and agrees with its site on region
@@ -122,7 +123,6 @@ class SiteTable:
         return where
 
 
-
 def object_array(values: Sequence[object]) -> np.ndarray:
     """`values` as an object array, each one as it is (np.array would turn strings into a str dtype)."""
     array = np.empty(len(values), dtype=object)
@@ -134,6 +134,7 @@ def build_site_table(inventory: Inventory) -> SiteTable:
     sites = list(inventory.sites.values())
     return SiteTable(
         ids=tuple(s.id for s in sites),
+        site_id=Column.of(s.id for s in sites),
         position=MappingProxyType({s.id: i for i, s in enumerate(sites)}),
         sites=tuple(sites),
         id_objects=object_array([s.id for s in sites]),
@@ -141,7 +142,10 @@ def build_site_table(inventory: Inventory) -> SiteTable:
         zone=Column.of((s.region, s.az) for s in sites),
         eip_pool=Column.of((s.region, s.eip_type_name) for s in sites),
         available=np.array([s.available for s in sites], dtype=bool),
+        status=Column.of(s.status for s in sites),
         geo=MappingProxyType({name: Column.of(getattr(s, name).casefold() for s in sites) for name in GEO_FIELDS}),
+        place=MappingProxyType({name: Column.of(getattr(s, name) for s in sites) for name in GEO_FIELDS}),
+        operator=Column.of(s.operator for s in sites),
         operator_id=Column.of(s.operator.id.casefold() for s in sites),
         operator_name=Column.of(s.operator.name.casefold() for s in sites),
         attributes=MappingProxyType({

@@ -14,7 +14,7 @@ from msgspec import Struct
 
 from extender.domain.capacity import eip_stock, volume_stock
 from extender.domain.model import Site
-from extender.engine.framework import Snapshot
+from extender.engine.snapshot import Snapshot
 
 POD = "pod"
 ALLOCATION = "allocation"

@@ -1,9 +1,9 @@
 """One structured log line and the metrics of every decision the extender makes.
 
-`instrument(extender, metrics)` wraps the service's verb methods (`filter`, `prioritize`, and `bind`,
-`preempt` when the service has them) on that one instance: the service and the engine stay unaware
-of logging and metrics. The log line carries the pod, the verb, the nodes asked and kept, the top site
-and the duration; never the request body.
+The service marks each verb `@observed("filter")` (and prioritize, bind, preempt); the app gives the
+service an `Observer` with its metrics (`service.observer`). Without one a verb is not observed (a
+service used outside the app). The log line carries the pod, the verb, the nodes asked and kept, the
+top site and the duration; never the request body.
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ from extender.ops.recent import RecentDecisions
 
 log = logging.getLogger("extender.decisions")
 
-VERBS = ("filter", "prioritize", "bind", "preempt")
-
-DECIDED = {"filter": "filter_decision", "prioritize": "prioritize_decision"}
-"""Verbs observed through a service method that also answers what the log and metrics need: the
-engine's failure counts, the top node."""
+DECIDED = frozenset({"filter", "prioritize"})
+"""Verbs whose method also answers what the log and metrics need: the engine's failure counts, the
+top node."""
 
 
 def _pod(args: Any) -> dict[str, Any]:
@@ -69,17 +67,22 @@ def _describe(verb: str, result: Any, metrics: Metrics, decision: Any = None) ->
     return {"error": getattr(result, "Error", "") or ""}
 
 
-def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics, recent: RecentDecisions | None) -> Callable[..., Any]:
-    """`method` observed. For the `DECIDED` verbs `method` answers (result, decision); the wrapper
-    answers the result alone, as the verb it replaces."""
-    @functools.wraps(method)
-    def decide(args: Any, *rest: Any, **kwargs: Any) -> Any:
+class Observer:
+    """Logs and counts each decision into `metrics`; with `recent`, keeps it there for the status page."""
+
+    def __init__(self, metrics: Metrics, recent: RecentDecisions | None = None) -> None:
+        self.metrics = metrics
+        self.recent = recent
+
+    def observe(self, verb: str, args: Any, call: Callable[[], Any]) -> Any:
+        """`call()`'s answer to `verb` with `args`, logged and counted. For the `DECIDED` verbs `call`
+        answers (answer, decision) and this the answer alone."""
         started = time.perf_counter()
         fields: dict[str, Any] = {"verb": verb, **_pod(args), "nodes_in": _nodes_in(args)}
         if verb == "bind":
             fields["top_site"] = getattr(args, "Node", None)
         try:
-            result = method(args, *rest, **kwargs)
+            result = call()
         except Exception as exc:
             set_outcome(OUTCOME_ERROR)
             fields.update(error=f"{type(exc).__name__}: {exc}",
@@ -90,26 +93,31 @@ def _wrap(verb: str, method: Callable[..., Any], metrics: Metrics, recent: Recen
         if verb in DECIDED:
             result, decision = result
         try:
-            fields.update(_describe(verb, result, metrics, decision))
+            fields.update(_describe(verb, result, self.metrics, decision))
         except Exception:  # noqa: BLE001 - observing must never change the answer
             log.exception("cannot describe the %s decision", verb)
         fields["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
         set_outcome(OUTCOME_ERROR if fields.get("error") else OUTCOME_OK)
         log.info("decision", extra=fields)
-        if recent is not None:
+        if self.recent is not None:
             try:
-                recent.record(verb, fields, result, decision)
+                self.recent.record(verb, fields, result, decision)
             except Exception:  # noqa: BLE001 - observing must never change the answer
                 log.exception("cannot keep the %s decision for the status page", verb)
         return result
 
-    return decide
 
-
-def instrument(extender: Any, metrics: Metrics, recent: RecentDecisions | None = None) -> None:
-    """Replace the verb methods of this one service instance by observed ones (`DECIDED`); with
-    `recent`, each decision is also kept there for the status page."""
-    for verb in VERBS:
-        method = getattr(extender, DECIDED.get(verb, verb), None)
-        if callable(method):
-            setattr(extender, verb, _wrap(verb, method, metrics, recent))
+def observed(verb: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator of the service's method for `verb`: each call logged and counted by the service's
+    `observer`, when it has one. A `DECIDED` verb's method answers (answer, decision); the decorated
+    method answers the answer, as the protocol wants."""
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def verb_method(service: Any, args: Any) -> Any:
+            observer: Observer | None = service.observer
+            if observer is not None:
+                return observer.observe(verb, args, lambda: method(service, args))
+            result = method(service, args)
+            return result[0] if verb in DECIDED else result
+        return verb_method
+    return decorate

@@ -8,14 +8,14 @@ the pool is empty even with nothing placed; resolvable when placements hold the 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
-from typing import Any
-
-import numpy as np
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from extender.domain.capacity import eip_stock
 from extender.domain.model import VMRequest
-from extender.engine.framework import Candidate, Snapshot, Status, no_args, reason_parts
+from extender.engine.framework import Fail, no_args, per_pool
+from extender.engine.places import Places
+from extender.engine.snapshot import Snapshot
 
 NAME = "EipAvailability"
 REASON_NO_POOL_NAMED = "EipAvailability: site {site} names no EIP pool (eip_type_name is empty)"
@@ -25,70 +25,44 @@ REASON_EMPTY = (
 )
 
 
+class Pool(NamedTuple):
+    exists: bool
+    size: int
+    free: int
+    """size − used: what the inventory alone leaves."""
+    left: int
+    """free − placed (at any site drawing from the pool)."""
+
+
+@per_pool
+def eip_pool(snapshot: Snapshot, pool: tuple[str, str]) -> Pool:
+    found = snapshot.inventory.eip_pools.get(pool)
+    if found is None:
+        return Pool(False, 0, 0, 0)
+    stock = eip_stock(found, snapshot.eips_by_pool.get(pool, 0))
+    return Pool(True, stock.size, stock.free, stock.left)
+
+
 class EipAvailability:
     name = NAME
 
-    def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
+    def check(self, request: VMRequest, at: Places) -> tuple[Fail, ...]:
         if not request.need_eip:
-            return None
-        site = candidate.site
-        found = _pool_verdict(snapshot, (site.region, site.eip_type_name))  # the inventory's region
-        if found is None:
-            return None
-        template, fields, unresolvable = found
-        return Status(template.format(site=site.id, **fields), unresolvable=unresolvable)
-
-    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> np.ndarray:
-        """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail
-        it: a pool's reason is formatted once, then joined to the site ids a column at a time."""
-        table = snapshot.table
-
-        def parts_of(key: Hashable) -> tuple[str, str] | None:
-            template, fields, _ = _pool_verdict(snapshot, key)  # type: ignore[arg-type, misc]
-            return reason_parts(template, **fields)
-
-        found, served = table.shared_reasons(table.eip_pool, positions, parts_of)
-        for k in np.flatnonzero(~served).tolist():  # a name holds the marker
-            site = table.sites[positions[k]]
-            template, fields, _ = _pool_verdict(snapshot, (site.region, site.eip_type_name))  # type: ignore[misc]
-            found[k] = template.format(site=site.id, **fields)
-        return found
-
-    def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
-        """The sites that pass (None: all): their pool has an address left."""
-        if not request.need_eip:
-            return None
-
-        def build() -> np.ndarray:
-            placed = snapshot.eips_by_pool
-            left = {key: True for key, pool in snapshot.inventory.eip_pools.items()
-                    if key[1] and eip_stock(pool, placed.get(key, 0)).left >= 1}
-            return snapshot.table.eip_pool.spread(left, False, dtype=bool)
-        return snapshot.derived("eip-left", build)
-
-    def site_resolvable(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
-        """Per site that fails: True when its pool has free addresses but for what is placed."""
-        def build() -> np.ndarray:
-            free = {key: True for key, pool in snapshot.inventory.eip_pools.items() if key[1] and pool.size - pool.used >= 1}
-            return snapshot.table.eip_pool.spread(free, False, dtype=bool)
-        return snapshot.derived("eip-free", build)
+            return ()
+        pool = at.fact(eip_pool)
+        return (
+            Fail(~at.eip_pool.where(lambda key: bool(key[1])), REASON_NO_POOL_NAMED),
+            Fail(~pool.exists, REASON_NO_POOL, by=at.eip_pool, fields=lambda key: {"region": key[0], "pool": key[1]}),
+            Fail(pool.left < 1, REASON_EMPTY, by=at.eip_pool, fields=lambda key: empty(at.snapshot, key),
+                 unresolvable=pool.free < 1),
+        )
 
 
-def _pool_verdict(snapshot: Snapshot, key: tuple[str, str]) -> tuple[str, dict[str, object], bool] | None:
-    """What the pool (region, name) says to a site that draws from it: None when it has an address
-    left, else (reason template with a `{site}` field, its other fields, unresolvable)."""
-    region, pool_name = key
-    if not pool_name:
-        return REASON_NO_POOL_NAMED, {}, True
-    pool = snapshot.inventory.eip_pools.get(key)
-    if pool is None:
-        return REASON_NO_POOL, {"region": region, "pool": pool_name}, True
-    stock = eip_stock(pool, snapshot.eips_by_pool.get(key, 0))
-    if stock.left >= 1:
-        return None
-    fields = {"pool": pool_name, "region": region, "left": max(0, stock.left), "size": stock.size,
-              "used": stock.used, "placed": stock.placed}
-    return REASON_EMPTY, fields, stock.free < 1
+def empty(snapshot: Snapshot, key: tuple[str, str]) -> dict[str, object]:
+    """`REASON_EMPTY`'s fields for the pool `key`."""
+    stock = eip_stock(snapshot.inventory.eip_pools[key], snapshot.eips_by_pool.get(key, 0))
+    return {"pool": key[1], "region": key[0], "left": max(0, stock.left), "size": stock.size, "used": stock.used,
+            "placed": stock.placed}
 
 
 def new(args: Mapping[str, Any]) -> EipAvailability:

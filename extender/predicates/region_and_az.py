@@ -1,14 +1,16 @@
-"""RegionAndAZ: one of the requested regions is the site's, and its AZ list (if any) holds the site's AZ."""
+"""RegionAndAZ: one of the requested regions is the node's, and its AZ list (if any) holds the node's AZ.
+
+Where the node is: its topology labels, else its site's region and zone. Unresolvable.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 from extender.domain.model import VMRequest
-from extender.engine.framework import Candidate, Snapshot, Status, no_args, reason_parts
+from extender.engine.framework import Fail, no_args
+from extender.engine.places import Places
 
 NAME = "RegionAndAZ"
 REASON_REGION = "RegionAndAZ: site {site} is in region {region}, the request wants {wanted}"
@@ -18,46 +20,22 @@ REASON_ZONE = "RegionAndAZ: site {site} is in {region}/{zone}, the request wants
 class RegionAndAZ:
     name = NAME
 
-    def filter(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> Status | None:
-        if not request.regions:
-            return None
-        reason = _reason(request, candidate.region, candidate.zone, candidate.site.id)
-        return None if reason is None else Status(reason, True)
+    def check(self, request: VMRequest, at: Places) -> tuple[Fail, ...]:
+        selectors = request.regions
+        if not selectors:
+            return ()
+        any_zone = [s.region for s in selectors if not s.availability_zones]
+        zones = [(s.region, zone) for s in selectors for zone in s.availability_zones]
 
-    def explain_sites(self, request: VMRequest, positions: np.ndarray, snapshot: Snapshot) -> np.ndarray:
-        """The reasons `filter` gives nodes that agree with the sites at `positions`, which all fail
-        it: the reason of a region no selector names is formatted once per region, then joined to the
-        site ids a column at a time."""
-        table = snapshot.table
-        wanted = ", ".join(r.region for r in request.regions)
-        named = {r.region for r in request.regions}
-        found, served = table.shared_reasons(table.region, positions, lambda region: None if region in named
-                                             else reason_parts(REASON_REGION, region=region, wanted=wanted))
-        for k in np.flatnonzero(~served).tolist():  # a named region without the site's zone
-            site = table.sites[positions[k]]
-            found[k] = _reason(request, site.region, site.az, site.id)
-        return found
+        def zones_of(region: str) -> str:
+            return ", ".join(zone for s in selectors if s.region == region for zone in s.availability_zones)
 
-    def site_mask(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray | None:
-        """The sites that pass (None: all): in a region named without zones, or in a named zone."""
-        if not request.regions:
-            return None
-        table = snapshot.table
-        any_zone = [r.region for r in request.regions if not r.availability_zones]
-        pairs = [(r.region, z) for r in request.regions for z in r.availability_zones]
-        return table.region.isin(any_zone) | table.zone.isin(pairs)
-
-
-def _reason(request: VMRequest, region: str, zone: str, site_id: str) -> str | None:
-    """Why a node in `region`/`zone` (of site `site_id`) fails the request's selectors; None: it passes."""
-    matching = [r for r in request.regions if r.region == region]
-    if not matching:
-        wanted = ", ".join(r.region for r in request.regions)
-        return REASON_REGION.format(site=site_id, region=region, wanted=wanted)
-    if any(not r.availability_zones or zone in r.availability_zones for r in matching):
-        return None
-    zones = ", ".join(z for r in matching for z in r.availability_zones)
-    return REASON_ZONE.format(site=site_id, region=region, zone=zone, wanted=zones)
+        return (
+            Fail(~at.region.isin([s.region for s in selectors]), REASON_REGION, by=at.region,
+                 fields=lambda region: {"region": region, "wanted": ", ".join(s.region for s in selectors)}),
+            Fail(~(at.region.isin(any_zone) | at.zone.isin(zones)), REASON_ZONE, by=at.zone,
+                 fields=lambda zone: {"region": zone[0], "zone": zone[1], "wanted": zones_of(zone[0])}),
+        )
 
 
 def new(args: Mapping[str, Any]) -> RegionAndAZ:

@@ -5,13 +5,15 @@ With n acceptable flavors, the k-th (0-based) scores 100 × (n − k) / n; no fl
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from extender.domain.model import VMRequest
-from extender.engine.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
+from extender.engine.framework import MAX_PLUGIN_SCORE, no_args
+from extender.engine.places import Places
+from extender.predicates.flavor import first_in_stock
 
 NAME = "Flavor"
 
@@ -19,27 +21,10 @@ NAME = "Flavor"
 class FlavorPriority:
     name = NAME
 
-    def score(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> float:
-        found = snapshot.first_in_stock(request.flavors, candidate.site, candidate.region)
-        if found is None:
-            return 0.0
-        count = len(request.flavors)
-        return MAX_PLUGIN_SCORE * (count - found[0]) / count
-
-    def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
-        """`score` for every site (`first_in_stock_rank`)."""
+    def score(self, request: VMRequest, at: Places) -> np.ndarray:
         count = len(request.flavors)
         by_rank = np.array([MAX_PLUGIN_SCORE * (count - rank) / count for rank in range(count)] + [0.0])
-        return by_rank[first_in_stock_rank(request.flavors, snapshot)]
-
-
-def first_in_stock_rank(flavors: Sequence[str], snapshot: Snapshot) -> np.ndarray:
-    """Per site: the rank in `flavors` of the first one of the site's region in stock there
-    (`Snapshot.first_in_stock`), len(flavors) where none is."""
-    rank = np.full(len(snapshot.table), len(flavors), dtype=np.intp)
-    for k in range(len(flavors) - 1, -1, -1):  # the most preferred last: it has the last word
-        rank[snapshot.stock_mask(flavors[k])] = k
-    return rank
+        return by_rank[first_in_stock(request.flavors, at)]
 
 
 def new(args: Mapping[str, Any]) -> FlavorPriority:

@@ -16,51 +16,39 @@ from typing import Any
 
 import numpy as np
 
-from extender.domain.model import CENTRALIZE, DISCRETE, VMRequest
-from extender.engine.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
+from extender.domain.model import CENTRALIZE, DISCRETE, Site, VMRequest
+from extender.engine.framework import MAX_PLUGIN_SCORE, no_args, per_site
+from extender.engine.places import Places
+from extender.engine.snapshot import Snapshot
 
 NAME = "LocalityStrategy"
 NO_PREFERENCE = MAX_PLUGIN_SCORE / 2
 
 
-def centralize_score(members: int, fullness: float) -> float:
+def centralize_score(members: np.ndarray, fullness: np.ndarray) -> np.ndarray:
     low, high = MAX_PLUGIN_SCORE / (members + 2), MAX_PLUGIN_SCORE / (members + 1)
     return MAX_PLUGIN_SCORE - high + (high - low) * fullness
 
 
-def discrete_score(members: int, fullness: float) -> float:
+def discrete_score(members: np.ndarray, fullness: np.ndarray) -> np.ndarray:
     low, high = MAX_PLUGIN_SCORE / (members + 2), MAX_PLUGIN_SCORE / (members + 1)
     return low + (high - low) * (1.0 - fullness)
+
+
+@per_site
+def fullness(snapshot: Snapshot, site: Site, region: str) -> float:
+    return snapshot.fullness.get(site.id, 0.0)
 
 
 class LocalityStrategy:
     name = NAME
 
-    def score(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> float:
-        if request.strategy not in (CENTRALIZE, DISCRETE):
-            return NO_PREFERENCE
-        members = candidate.usage.groups.get(request.group, 0) if request.group else 0
-        fullness = snapshot.fullness.get(candidate.site.id, 0.0)
+    def score(self, request: VMRequest, at: Places) -> np.ndarray | float:
         if request.strategy == CENTRALIZE:
-            return centralize_score(members, fullness)
-        return discrete_score(members, fullness)
-
-    def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
-        """`score` for every site, with the same arithmetic on columns."""
-        members = np.zeros(len(snapshot.table), dtype=np.int64)
-        if request.group:
-            where, counts = snapshot.group_sites(request.group)
-            members[where] = counts
-        fullness = snapshot.fullness_column()
-        if request.strategy == CENTRALIZE:
-            return centralize_score(members, fullness)  # type: ignore[arg-type]
+            return centralize_score(at.members(request.group), at.fact(fullness))
         if request.strategy == DISCRETE:
-            return discrete_score(members, fullness)  # type: ignore[arg-type]
-        return np.full(len(members), NO_PREFERENCE)
-
-    def pre_score(self, request: VMRequest, snapshot: Snapshot) -> float | None:
-        """No strategy: the same score everywhere."""
-        return NO_PREFERENCE if request.strategy not in (CENTRALIZE, DISCRETE) else None
+            return discrete_score(at.members(request.group), at.fact(fullness))
+        return NO_PREFERENCE
 
 
 def new(args: Mapping[str, Any]) -> LocalityStrategy:

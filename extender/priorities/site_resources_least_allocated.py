@@ -1,7 +1,7 @@
 """SiteResourcesLeastAllocated: prefer the site with the most left after placing the VM.
 
 The score is 100 × the weighted mean of the free shares after placing the best flavor in stock
-(`Snapshot.first_in_stock`), as kube-scheduler's NodeResourcesLeastAllocated does for nodes:
+(`flavor.first_in_stock`), as kube-scheduler's NodeResourcesLeastAllocated does for nodes:
 - cpu: (free vCPU × ratio − placed − flavor vcpus) / total, over the hosts serving the flavor;
 - memory: the same with RAM;
 - storage: per requested volume type, (ceiling − placed − requested) / ceiling in the site's zone,
@@ -15,21 +15,47 @@ No flavor in stock scores 0 (the site fails the Flavor predicate anyway).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from extender.domain.capacity import NOTHING_PLACED, free_share
-from extender.domain.model import Flavor, Site, VMRequest
-from extender.engine.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot
-from extender.predicates.volume import volume_capacity, volume_left
-from extender.priorities.flavor import first_in_stock_rank
+from extender.domain.model import Site, VMRequest
+from extender.engine.framework import MAX_PLUGIN_SCORE, per_site
+from extender.engine.places import Places
+from extender.engine.snapshot import Snapshot
+from extender.predicates.eip_availability import eip_pool
+from extender.predicates.flavor import first_in_stock
+from extender.predicates.volume import zone_volume
 
 NAME = "SiteResourcesLeastAllocated"
 RESOURCES = ("cpu", "memory", "storage", "eip")
 DEFAULT_WEIGHTS: Mapping[str, float] = {"memory": 10, "cpu": 10, "storage": 5, "eip": 1}
-SHARES_MEMO = NAME + ".shares"
-"""`Snapshot.site_column` key of `compute_shares` per flavor."""
+
+
+class Shares(NamedTuple):
+    cpu: float
+    memory: float
+
+
+@per_site
+def shares_after(snapshot: Snapshot, site: Site, region: str, flavor_id: str) -> Shares:
+    """Free share of vCPU and RAM of the hosts serving the flavor after placing one more (NaN when the
+    region has no such flavor)."""
+    flavor = snapshot.inventory.flavor(region, flavor_id)
+    if flavor is None:
+        return Shares(np.nan, np.nan)
+    pool = snapshot.index.capacity(site.id, flavor.resource_type)
+    placed = snapshot.placed.get((site.id, flavor.resource_type), NOTHING_PLACED)
+    return Shares(free_share(pool.cpu_free - placed.vcpus - flavor.vcpus, pool.cpu_total),
+                  free_share(pool.mem_free - placed.ram - flavor.ram, pool.mem_total))
+
+
+def free_shares(free: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """`free_share` of each entry."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.minimum(1.0, np.maximum(0.0, free / total))
+    return np.where(total > 0, share, 0.0)
 
 
 class SiteResourcesLeastAllocated:
@@ -38,123 +64,29 @@ class SiteResourcesLeastAllocated:
     def __init__(self, weights: Mapping[str, float] = DEFAULT_WEIGHTS) -> None:
         self.weights = dict(weights)
 
-    def shares(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> dict[str, float] | None:
-        """Free share after placing, by resource (only those the request uses); None: no flavor fits."""
-        site = candidate.site
-        found = snapshot.first_in_stock(request.flavors, site, candidate.region)
-        if found is None:
-            return None
-        shares = dict(zip(("cpu", "memory"), compute_shares(snapshot, site.id, found[1])))
-        if request.storage:
-            shares["storage"] = storage_share(request, snapshot, site)
-        if request.need_eip:
-            shares["eip"] = eip_share(snapshot, site)
-        return shares
-
-    def score(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> float:
-        shares = self.shares(request, candidate, snapshot)
-        if shares is None:
-            return 0.0
-        total = sum(self.weights[r] for r in shares)
-        if total <= 0:
-            return 0.0
-        return MAX_PLUGIN_SCORE * sum(self.weights[r] * share for r, share in shares.items()) / total
-
-    def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
-        """`score` for every site: the same shares and sums, on columns."""
-        resources = ["cpu", "memory"]
-        if request.storage:
-            resources.append("storage")
-        if request.need_eip:
-            resources.append("eip")
-        total = sum(self.weights[r] for r in resources)
-        size = len(snapshot.table)
-        if total <= 0:
-            return np.zeros(size)
-        rank = first_in_stock_rank(request.flavors, snapshot)
-        cpu, memory = np.zeros(size), np.zeros(size)
+    def score(self, request: VMRequest, at: Places) -> np.ndarray | float:
+        rank = first_in_stock(request.flavors, at)  # the flavor the VM would get
+        cpu, memory = np.zeros(at.size), np.zeros(at.size)
         for k, flavor_id in enumerate(request.flavors):
-            chosen = rank == k
-            if chosen.any():
-                cpu[chosen] = shares_column(snapshot, flavor_id, 0)[chosen]
-                memory[chosen] = shares_column(snapshot, flavor_id, 1)[chosen]
-        values = [cpu, memory]
+            if (chosen := rank == k).any():
+                shares = at.fact(shares_after, flavor_id)
+                cpu[chosen], memory[chosen] = shares.cpu[chosen], shares.memory[chosen]
+        free = {"cpu": cpu, "memory": memory}
         if request.storage:
-            values.append(storage_column(request, snapshot))
+            volumes = [at.fact(zone_volume, t) for t in request.storage]
+            free["storage"] = sum((free_shares(v.left - wanted, v.capacity)  # -inf without a pool: share 0
+                                   for v, wanted in zip(volumes, request.storage.values())), np.zeros(at.size))
+            free["storage"] /= len(request.storage)
         if request.need_eip:
-            values.append(eip_column(snapshot))
-        weighted = np.zeros(size)  # added one by one from 0, as `sum` does
-        for resource, value in zip(resources, values):
-            weighted = weighted + self.weights[resource] * value
+            pool = at.fact(eip_pool)
+            free["eip"] = free_shares(pool.left - 1.0, pool.size)
+        total = sum(self.weights[r] for r in free)
+        if total <= 0:
+            return 0.0
+        weighted = sum((self.weights[r] * share for r, share in free.items()), np.zeros(at.size))
         scores = MAX_PLUGIN_SCORE * weighted / total
-        scores[rank == len(request.flavors)] = 0.0
+        scores[rank == len(request.flavors)] = 0.0  # no flavor in stock (the Flavor predicate fails it)
         return scores
-
-
-def free_share_column(free: np.ndarray, total: np.ndarray) -> np.ndarray:
-    """`free_share` of each entry."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.minimum(1.0, np.maximum(0.0, free / total))
-    return np.where(total > 0, share, 0.0)
-
-
-def shares_column(snapshot: Snapshot, flavor_id: str, which: int) -> np.ndarray:
-    """Per site: `compute_shares` (`which` 0: cpu, 1: memory) of the flavor `flavor_id` of the site's
-    region; NaN where the region has no such flavor."""
-    flavor_of = snapshot.inventory.flavors.get
-
-    def share(snap: Snapshot, site: Site) -> float:
-        flavor = flavor_of((site.region, flavor_id))
-        return np.nan if flavor is None else compute_shares(snap, site.id, flavor)[which]
-
-    return snapshot.site_column((SHARES_MEMO, flavor_id, which), share)
-
-
-def storage_column(request: VMRequest, snapshot: Snapshot) -> np.ndarray:
-    """`storage_share` of every site."""
-    parts = np.zeros(len(snapshot.table))  # added one by one from 0, as `sum` does
-    for volume_type, wanted in request.storage.items():
-        ceiling = volume_capacity(snapshot, volume_type)  # -inf without a pool: no capacity, share 0
-        parts = parts + free_share_column(volume_left(snapshot, volume_type) - wanted, ceiling)
-    return parts / len(request.storage)
-
-
-def eip_column(snapshot: Snapshot) -> np.ndarray:
-    """`eip_share` of every site."""
-    def build() -> np.ndarray:
-        placed = snapshot.eips_by_pool
-        shares = {key: free_share(pool.size - pool.used - placed.get(key, 0) - 1, pool.size)
-                  for key, pool in snapshot.inventory.eip_pools.items()}
-        return snapshot.table.eip_pool.spread(shares, 0.0)
-    return snapshot.derived((NAME, "eip"), build)
-
-
-def compute_shares(snapshot: Snapshot, site_id: str, flavor: Flavor) -> tuple[float, float]:
-    """(cpu, memory) free share of the hosts serving `flavor` after placing one more (pod-independent)."""
-    pool = snapshot.index.capacity(site_id, flavor.resource_type)
-    placed = snapshot.placed.get((site_id, flavor.resource_type), NOTHING_PLACED)
-    return (free_share(pool.cpu_free - placed.vcpus - flavor.vcpus, pool.cpu_total),
-            free_share(pool.mem_free - placed.ram - flavor.ram, pool.mem_total))
-
-
-def storage_share(request: VMRequest, snapshot: Snapshot, site: Site) -> float:
-    """Mean free share of the requested volume types in the site's zone after placing the volumes."""
-    parts = []
-    for volume_type, wanted in request.storage.items():
-        key = (site.region, site.az, volume_type)
-        capacity = snapshot.index.volumes.get(key)
-        ceiling = capacity.capacity_gb if capacity else 0.0
-        parts.append(free_share(ceiling - snapshot.storage_by_zone.get(key, 0) - wanted, ceiling))
-    return sum(parts) / len(parts)
-
-
-def eip_share(snapshot: Snapshot, site: Site) -> float:
-    """Free share of the site's EIP pool after taking one address (0 without a pool)."""
-    eip_pool = snapshot.inventory.eip_pools.get((site.region, site.eip_type_name))
-    if eip_pool is None:
-        return 0.0
-    placed_eips = snapshot.eips_by_pool.get((site.region, site.eip_type_name), 0)
-    return free_share(eip_pool.size - eip_pool.used - placed_eips - 1, eip_pool.size)
 
 
 def new(args: Mapping[str, Any]) -> SiteResourcesLeastAllocated:

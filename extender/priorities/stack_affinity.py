@@ -11,63 +11,49 @@ only seeks a stack 100 or 50.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from extender.domain.model import LabelSelector, Placement, VMRequest
-from extender.engine.framework import MAX_PLUGIN_SCORE, Candidate, Snapshot, no_args
+from extender.domain.model import LabelSelector, LabelSelectorRequirement, Site, VMRequest
+from extender.engine.framework import MAX_PLUGIN_SCORE, no_args, per_site
+from extender.engine.places import Places
+from extender.engine.snapshot import Snapshot
 
 NAME = "StackAffinity"
 
-
-def _selects(selector: LabelSelector | None) -> bool:
-    return selector is not None and not selector.empty
+Key = tuple[tuple[tuple[str, str], ...], tuple[LabelSelectorRequirement, ...]]
 
 
-def _any_match(selector: LabelSelector | None, placements: list[Placement]) -> bool:
-    if selector is None or selector.empty:
-        return False
-    return any(selector.matches(p.labels) for p in placements)
-
-
-def _key(selector: LabelSelector | None) -> tuple | None:
-    """A selector as a hashable value."""
-    if selector is None:
-        return None
+def _key(selector: LabelSelector) -> Key:
+    """A selector as a hashable value (a fact's argument)."""
     return tuple(sorted(selector.match_labels.items())), selector.match_expressions
+
+
+@lru_cache(maxsize=256)
+def _selector(key: Key) -> LabelSelector:
+    return LabelSelector(dict(key[0]), key[1])
+
+
+@per_site
+def placed_matching(snapshot: Snapshot, site: Site, region: str, selector: Key) -> bool:
+    """Some VM placed at the site matches the selector."""
+    matches = _selector(selector).matches
+    return any(matches(p.labels) for p in snapshot.usage(site.id).placements)
 
 
 class StackAffinity:
     name = NAME
 
-    def score(self, request: VMRequest, candidate: Candidate, snapshot: Snapshot) -> float:
-        placements = candidate.usage.placements
-        affinity = MAX_PLUGIN_SCORE if _any_match(request.stack_affinity, placements) else 0
-        anti = 0 if _any_match(request.stack_antiaffinity, placements) else MAX_PLUGIN_SCORE
-        return (affinity + anti) / 2
+    def score(self, request: VMRequest, at: Places) -> np.ndarray | float:
+        def matching(selector: LabelSelector | None) -> np.ndarray | bool:
+            return False if selector is None or selector.empty else at.fact(placed_matching, _key(selector))
 
-    def site_scores(self, request: VMRequest, snapshot: Snapshot) -> np.ndarray:
-        """`score` for every site: the sites without placements score as an empty site, the others
-        one by one; once per snapshot and pair of selectors."""
-        def build() -> np.ndarray:
-            position = snapshot.table.position
-            scores = np.full(len(snapshot.table), (0 + MAX_PLUGIN_SCORE) / 2)  # no placement matches
-            for site_id, usage in snapshot.by_site.items():
-                where = position.get(site_id)
-                if where is not None and usage.placements:
-                    placements = usage.placements
-                    affinity = MAX_PLUGIN_SCORE if _any_match(request.stack_affinity, placements) else 0
-                    anti = 0 if _any_match(request.stack_antiaffinity, placements) else MAX_PLUGIN_SCORE
-                    scores[where] = (affinity + anti) / 2
-            return scores
-        return snapshot.derived((NAME, _key(request.stack_affinity), _key(request.stack_antiaffinity)), build)
-
-    def pre_score(self, request: VMRequest, snapshot: Snapshot) -> float | None:
-        """No selector that selects anything: the same score everywhere."""
-        if _selects(request.stack_affinity) or _selects(request.stack_antiaffinity):
-            return None
-        return (0 + MAX_PLUGIN_SCORE) / 2
+        near, away = matching(request.stack_affinity), matching(request.stack_antiaffinity)
+        if near is False and away is False:
+            return (0 + MAX_PLUGIN_SCORE) / 2
+        return (np.where(near, MAX_PLUGIN_SCORE, 0) + np.where(away, 0, MAX_PLUGIN_SCORE)) / 2
 
 
 def new(args: Mapping[str, Any]) -> StackAffinity:

@@ -4,7 +4,7 @@ verdict of every predicate (not only the one /filter reports) and each priority'
 
 The wire answers come from the same `Extender` the HTTP routes call, so they are exactly what
 `POST /filter` and `POST /prioritize` answer for that body, with everything placed counted. Each rule's
-verdict is the predicate's own `filter` on the node's candidate (what `decide.check` runs); the
+verdict is the predicate's own check on the node alone (`decide.verdict`, what `decide.check` runs); the
 per-priority columns are the engine's own numbers (`score_breakdown`, `normalize`) over the nodes that
 pass, as /prioritize computes them before `combine`.
 """
@@ -17,7 +17,8 @@ import msgspec
 from msgspec import Struct
 
 from extender.engine import decide
-from extender.engine.framework import Candidate, Status
+from extender.engine.framework import Status
+from extender.engine.snapshot import Candidate
 from extender.errors import VMRequestError
 from extender.protocol.service import Extender
 from extender.protocol.wire import (
@@ -93,7 +94,8 @@ def explain(extender: Extender, args: ExtenderArgs) -> Explanation:
         resolved = [(node.name, decide.resolve(node, snapshot)) for node in nodes]
         for name, candidate in resolved:
             if isinstance(candidate, Candidate):
-                rules[name] = [_verdict(p.name, p.filter(request, candidate, snapshot)) for p in policy.predicates]
+                rules[name] = [_verdict(p.name, decide.verdict(p, request, candidate, snapshot))
+                               for p in policy.predicates]
         passing = [(name, c) for name, c in resolved if isinstance(c, Candidate)
                    and name not in failed and name not in unresolvable]
         normalized = decide.normalize([decide.score_breakdown(policy, snapshot, request, c) for _, c in passing])

@@ -13,9 +13,10 @@ from extender.config.policy_store import PolicyStore
 from extender.domain.model import NodeRef, Placement, node_ref
 from extender.engine import decide
 from extender.engine.frames import NodeFrames
-from extender.engine.framework import Snapshot
+from extender.engine.snapshot import Snapshot
 from extender.errors import PlacementsUnavailable, VMRequestError
 from extender.kube.view import Binder, ClusterView, PlacementSource, StaticCluster
+from extender.ops.observe import Observer, observed
 from extender.protocol.wire import (
     ExtenderArgs,
     ExtenderBindingArgs,
@@ -54,6 +55,8 @@ class Extender:
         self.admission = threading.Lock()
         """Held by whatever takes stock after a check (the binder's check-then-reserve), so that two
         such decisions never both take the last slot: every admission path must hold it."""
+        self.observer: Observer | None = None
+        """Logs and counts each verb (`observed`); the app sets it."""
         self._lock = threading.Lock()
         self._snapshot: tuple[_SnapshotKey, Snapshot] | None = None
         self._frames: NodeFrames | None = None
@@ -93,9 +96,6 @@ class Extender:
             return [node_ref(h.metadata.name, h.metadata.labels) for h in decode_node_heads(args.Nodes)]
         return self.cluster.resolve(args.NodeNames or [])
 
-    def filter(self, args: ExtenderArgs) -> ExtenderFilterResult:
-        return self.filter_decision(args)[0]
-
     def _asked(self, args: ExtenderArgs, snapshot: Snapshot) -> tuple[list[NodeRef], decide.Frame | None]:
         """The nodes asked about and, in cache mode, their frame in `snapshot` (`_frame`)."""
         if args.Nodes is not None:
@@ -111,7 +111,8 @@ class Extender:
             frames = self._frames = NodeFrames(snapshot.table, generation)
         return frames.frame(self.cluster, names)
 
-    def filter_decision(self, args: ExtenderArgs) -> tuple[ExtenderFilterResult, decide.FilterDecision]:
+    @observed("filter")
+    def filter(self, args: ExtenderArgs) -> tuple[ExtenderFilterResult, decide.FilterDecision]:
         """The answer to /filter, and the engine's decision it comes from (its failure counts)."""
         policy, snapshot = self.view()
         nodes, frame = self._asked(args, snapshot)
@@ -128,10 +129,8 @@ class Extender:
             result.NodeNames = decision.passed
         return result, decision
 
-    def prioritize(self, args: ExtenderArgs) -> list[HostPriority]:
-        return self.prioritize_decision(args)[0]
-
-    def prioritize_decision(self, args: ExtenderArgs) -> tuple[list[HostPriority], HostPriority | None]:
+    @observed("prioritize")
+    def prioritize(self, args: ExtenderArgs) -> tuple[list[HostPriority], HostPriority | None]:
         """The answer to /prioritize, and its first best-scored node (None without nodes)."""
         policy, snapshot = self.view()
         nodes, frame = self._asked(args, snapshot)
@@ -140,11 +139,13 @@ class Extender:
         answer = list(map(HostPriority, names, scores.tolist()))
         return answer, (answer[int(scores.argmax())] if answer else None)
 
+    @observed("bind")
     def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:
         if self.binder is None:
             return ExtenderBindingResult(Error=ERR_NO_BINDER)
         return self.binder.bind(args)
 
+    @observed("preempt")
     def preempt(self, args: ExtenderPreemptionArgs) -> ExtenderPreemptionResult:
         """Keep the nodes where evicting the victims lets the VM fit under the policy, each with its
         victims that exist on it (with a cluster: bound there per the cache); answer by uid."""

@@ -27,7 +27,7 @@ from extender.allocation.planner import (
 from extender.allocation.request import AllocationRequest, Resource
 from extender.config.policy import Options, Policy, WeightedPriority
 from extender.domain.model import CENTRALIZE, DISCRETE, RegionSelector
-from extender.engine.framework import Snapshot
+from extender.engine.snapshot import Snapshot
 from extender.engine.registry import predicate_registry, priority_registry
 from extender.predicates.eip_availability import REASON_EMPTY
 from extender.predicates.flavor import REASON_NO_STOCK

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from extender.config.policy import load_policy
-from extender.domain.capacity import NOTHING_PLACED, flavor_stock, index_inventory
+from extender.domain.capacity import NOTHING_PLACED, flavor_stock
+from extender.engine.index import index_inventory
 from extender.domain.site_resources import container_resources, node_resources, resource_name, vm_requests
 from tests.builders import make_flavor, make_host, make_inventory, make_request, make_site
 from tests.conftest import POLICY_DIR

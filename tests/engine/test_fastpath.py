@@ -1,7 +1,7 @@
-"""The fast path (`decide.filter_nodes`, `decide.prioritize_nodes`: site columns and masks per
-plugin, reasons only for the nodes that fail, memos per snapshot) answers exactly what the straightforward one
-(`decide.reference_filter_nodes`, `decide.reference_prioritize_nodes`: every plugin on every node)
-answers, on seeded random inventories, placements, pods and nodes."""
+"""The fast path (`decide.filter_nodes`, `decide.prioritize_nodes`: each plugin's check over every
+site at once, reasons only for the nodes that fail, fact columns per snapshot) answers exactly what the
+straightforward one (`decide.reference_filter_nodes`, `decide.reference_prioritize_nodes`: every
+plugin's check on every node alone) answers, on seeded random inventories, placements, pods and nodes."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import json
 import random
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from extender.config.policy import Policy, load_policy
@@ -27,10 +26,11 @@ from extender.domain.model import (
     node_ref,
 )
 from extender.engine import decide
-from extender.engine.framework import Snapshot
+from extender.engine.snapshot import Snapshot
 from extender.errors import VMRequestError
 from extender.protocol.wire import ObjectMeta, Pod
 from tests.builders import (
+    judge_every_site,
     make_eip_pool,
     make_flavor,
     make_host,
@@ -38,6 +38,7 @@ from tests.builders import (
     make_placement,
     make_site,
     make_volume_pool,
+    score_at,
 )
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
@@ -239,38 +240,6 @@ def test_a_snapshot_built_on_the_previous_one_answers_as_a_fresh_one(policy: Pol
         assert answers(policy, incremental, pod, asked, fast=True) == answers(policy, fresh, pod, asked, fast=False)
 
 
-class _PerNodeOnly:
-    """A plugin reduced to the per-candidate protocol (`filter` or `score`): what a plugin without
-    site columns offers."""
-
-    def __init__(self, plugin: object) -> None:
-        self.name = plugin.name  # type: ignore[attr-defined]
-        if hasattr(plugin, "filter"):
-            self.filter = plugin.filter  # type: ignore[attr-defined]
-        if hasattr(plugin, "score"):
-            self.score = plugin.score  # type: ignore[attr-defined]
-
-
-@pytest.mark.parametrize("seed", range(0, CASES, 5), ids=lambda seed: f"seed{seed}")
-def test_plugins_without_site_columns_answer_the_same(policy: Policy, seed: int) -> None:
-    """A predicate without `site_mask`/`explain` and a priority without `site_scores`/`pre_score` are
-    asked node by node; the answers do not change."""
-    rng = random.Random(seed)
-    inventory = random_inventory(rng)
-    bare = dataclasses.replace(
-        policy, inventory=inventory,
-        predicates=tuple(_PerNodeOnly(p) for p in policy.predicates),
-        priorities=tuple(dataclasses.replace(p, plugin=_PerNodeOnly(p.plugin)) for p in policy.priorities),
-    )
-    snapshot = Snapshot.build(inventory, tuple(random_placements(rng, inventory)))
-    site_ids = list(inventory.sites)
-    for _ in range(4):
-        pod = random_pod(rng, site_ids)
-        nodes = random_nodes(rng, site_ids) + [node_ref(site_id, None) for site_id in site_ids]
-        expected = answers(dataclasses.replace(policy, inventory=inventory), snapshot, pod, nodes, fast=False)
-        assert answers(bare, snapshot, pod, nodes, fast=True) == expected
-
-
 @pytest.mark.parametrize("seed", range(CASES), ids=lambda seed: f"seed{seed}")
 def test_every_site_asked_by_its_own_node(policy: Policy, seed: int) -> None:
     """The common case, a node per site that agrees with it, decided by the site columns alone:
@@ -291,14 +260,13 @@ def test_every_site_asked_by_its_own_node(policy: Policy, seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(0, CASES, 2), ids=lambda seed: f"seed{seed}")
-def test_site_columns_say_what_the_plugins_say_of_each_site(policy: Policy, seed: int) -> None:
-    """The contract of every plugin's columns, site by site: `site_mask` passes exactly the sites
-    `filter` passes, `site_scores` is what `score` gives (whatever the other predicates say)."""
+def test_each_check_says_of_every_site_what_it_says_of_each_node(policy: Policy, seed: int) -> None:
+    """Every plugin's one check (and score) over every site at once gives each site what it gives
+    that site's node alone: pass or fail, reason, resolvability, score (whatever the other plugins say)."""
     rng = random.Random(2000 + seed)
     inventory = random_inventory(rng)
     snapshot = Snapshot.build(inventory, tuple(random_placements(rng, inventory)))
     site_ids = list(inventory.sites)
-    candidates = snapshot.candidates([node_ref(site_id, None) for site_id in site_ids])
     for _ in range(4):
         try:
             request = decide.read_request(dataclasses.replace(policy, inventory=inventory), random_pod(rng, site_ids))
@@ -307,22 +275,7 @@ def test_site_columns_say_what_the_plugins_say_of_each_site(policy: Policy, seed
         if request is None:
             continue
         for predicate in policy.predicates:
-            mask = predicate.site_mask(request, snapshot)
-            site_resolvable = getattr(predicate, "site_resolvable", None)
-            resolvable = site_resolvable(request, snapshot) if site_resolvable and mask is not None else None
-            failing = []
-            for c in candidates:
-                status = predicate.filter(request, c, snapshot)
-                assert (status is None) == (True if mask is None else bool(mask[c.position])), (predicate.name, c.site.id)
-                if status is not None:
-                    failing.append((c, status))
-                    said = False if resolvable is None else bool(resolvable[c.position])
-                    assert said == (not status.unresolvable), (predicate.name, c.site.id)
-            explain_sites = getattr(predicate, "explain_sites", None)
-            if explain_sites is not None and failing:
-                said = explain_sites(request, np.array([c.position for c, _ in failing], dtype=np.intp), snapshot)
-                assert list(said) == [s.reason for _, s in failing], predicate.name
+            judge_every_site(predicate, request, snapshot)
         for priority in policy.priorities:
-            scores = priority.plugin.site_scores(request, snapshot)
-            assert [float(priority.plugin.score(request, c, snapshot)) for c in candidates] == scores.tolist(), \
-                priority.plugin.name
+            for site_id in site_ids:
+                score_at(priority.plugin, request, snapshot, site_id)

@@ -9,7 +9,7 @@ import pytest
 from extender.config.policy import load_policy
 from extender.domain.model import VMRequest, node_ref
 from extender.engine import decide
-from extender.engine.framework import Snapshot
+from extender.engine.snapshot import Snapshot
 from tests.builders import make_placement
 from tests.conftest import POLICY_DIR
 

@@ -4,7 +4,7 @@ site, pool, zone and resource type."""
 from __future__ import annotations
 
 from extender.domain.capacity import ANY_TYPE, Placed
-from extender.engine.framework import Snapshot
+from extender.engine.snapshot import Snapshot
 from tests.builders import make_flavor, make_host, make_inventory, make_placement, make_site
 
 GENERAL = make_flavor("g", vcpus=1, ram=4)

@@ -8,7 +8,8 @@ import pytest
 from extender.engine.framework import Status
 from extender.predicates import eip_availability
 from tests.builders import (
-    candidate,
+    judge,
+    judge_every_site,
     make_eip_pool,
     make_inventory,
     make_placement,
@@ -52,7 +53,7 @@ def test_eip_availability(need, size, used, placements, expected) -> None:
                                                                make_eip_pool("r1-static", 5, 0)])
     snapshot = make_snapshot(inventory, placements)
 
-    assert eip_availability.new({}).filter(make_request(need_eip=need), candidate(snapshot), snapshot) == expected
+    assert judge(eip_availability.new({}), make_request(need_eip=need), snapshot) == expected
 
 
 @pytest.mark.parametrize(
@@ -67,5 +68,20 @@ def test_eip_availability(need, size, used, placements, expected) -> None:
 def test_eip_pool_missing_is_unresolvable(eip, pools, expected) -> None:
     snapshot = make_snapshot(make_inventory(sites=[make_site(eip=eip)], eip_pools=pools))
 
-    assert eip_availability.new({}).filter(make_request(need_eip=True), candidate(snapshot), snapshot) == Status(
+    assert judge(eip_availability.new({}), make_request(need_eip=True), snapshot) == Status(
         expected, unresolvable=True)
+
+
+def test_every_site_at_once_one_reason_per_pool() -> None:
+    """Placements at s2 empty r1-bgp for s1 and s2 alike (resolvable: they hold the addresses);
+    r1-static, which s3 draws from, keeps its own."""
+    inventory = make_inventory(sites=[S1, S2, S3, make_site("s4", az="z4", eip="")],
+                               eip_pools=[make_eip_pool("r1-bgp", 10, 8), make_eip_pool("r1-static", 5, 0)])
+    snapshot = make_snapshot(inventory, eips("s2", 2))
+
+    assert judge_every_site(eip_availability.new({}), make_request(need_eip=True), snapshot) == {
+        "s1": Status("EipAvailability: pool r1-bgp of r1 has 0 left for s1 (size 10, used 8, placed 2)"),
+        "s2": Status("EipAvailability: pool r1-bgp of r1 has 0 left for s2 (size 10, used 8, placed 2)"),
+        "s3": None,
+        "s4": Status("EipAvailability: site s4 names no EIP pool (eip_type_name is empty)", True),
+    }

@@ -4,7 +4,7 @@ import pytest
 
 from extender.engine.framework import Status
 from extender.predicates import exclusive_site
-from tests.builders import candidate, make_inventory, make_request, make_site, make_snapshot
+from tests.builders import judge, make_inventory, make_request, make_site, make_snapshot
 
 
 @pytest.mark.parametrize(
@@ -25,4 +25,4 @@ from tests.builders import candidate, make_inventory, make_request, make_site, m
 def test_exclusive_site(attributes, domain, expected) -> None:
     snapshot = make_snapshot(make_inventory(sites=[make_site(attributes=attributes)]))
 
-    assert exclusive_site.new({}).filter(make_request(domain_id=domain), candidate(snapshot), snapshot) == expected
+    assert judge(exclusive_site.new({}), make_request(domain_id=domain), snapshot) == expected

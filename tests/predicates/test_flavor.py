@@ -8,7 +8,7 @@ import pytest
 from extender.engine.framework import Status
 from extender.predicates import flavor
 from tests.builders import (
-    candidate,
+    judge,
     make_flavor,
     make_host,
     make_inventory,
@@ -74,7 +74,7 @@ def test_flavor_stock(hosts, site_max, placements, flavors, expected) -> None:
     inventory = make_inventory(sites=[make_site(hosts=hosts, max_count=site_max)], flavors=[SMALL, BIG, GPU, MEM])
     snapshot = make_snapshot(inventory, placements)
 
-    status = flavor.new({}).filter(make_request(flavors), candidate(snapshot), snapshot)
+    status = judge(flavor.new({}), make_request(flavors), snapshot)
 
     assert status == expected
 
@@ -83,7 +83,7 @@ def test_flavor_not_offered_in_the_region_is_unresolvable() -> None:
     inventory = make_inventory(flavors=[make_flavor("f.small", region="r2")])
     snapshot = make_snapshot(inventory)
 
-    status = flavor.new({}).filter(make_request(["f.small"]), candidate(snapshot), snapshot)
+    status = judge(flavor.new({}), make_request(["f.small"]), snapshot)
 
     assert status == Status("Flavor: none of f.small is offered in region r1", unresolvable=True)
 

@@ -5,7 +5,7 @@ import pytest
 from extender.domain.model import GeoLocation, Operator
 from extender.engine.framework import Status
 from extender.predicates import location_and_operator
-from tests.builders import candidate, make_inventory, make_request, make_site, make_snapshot
+from tests.builders import judge, make_inventory, make_request, make_site, make_snapshot
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ def test_location_and_operator(geo, operator, expected) -> None:
                      operator=Operator("op1", "unicom"))
     snapshot = make_snapshot(make_inventory(sites=[site]))
 
-    status = location_and_operator.new({}).filter(make_request(geo=geo, operator=operator), candidate(snapshot), snapshot)
+    status = judge(location_and_operator.new({}), make_request(geo=geo, operator=operator), snapshot)
 
     assert status == expected
 
@@ -39,7 +39,6 @@ def test_location_and_operator(geo, operator, expected) -> None:
 def test_site_without_the_field_fails_a_request_that_names_it() -> None:
     snapshot = make_snapshot(make_inventory(sites=[make_site(province="")]))
 
-    status = location_and_operator.new({}).filter(
-        make_request(geo=GeoLocation(province="guangdong")), candidate(snapshot), snapshot)
+    status = judge(location_and_operator.new({}), make_request(geo=GeoLocation(province="guangdong")), snapshot)
 
     assert status == Status('LocationAndOperator: site s1 is in province "", the request wants guangdong', True)

@@ -4,7 +4,7 @@ import pytest
 
 from extender.engine.framework import Status
 from extender.predicates import site_availability
-from tests.builders import candidate, make_inventory, make_request, make_site, make_snapshot
+from tests.builders import judge, make_inventory, make_request, make_site, make_snapshot
 
 
 @pytest.mark.parametrize(
@@ -22,4 +22,4 @@ from tests.builders import candidate, make_inventory, make_request, make_site, m
 def test_site_availability(status: str, site_id: str, expected: Status | None) -> None:
     snapshot = make_snapshot(make_inventory(sites=[make_site(status=status)]))
 
-    assert site_availability.new({}).filter(make_request(site_id=site_id), candidate(snapshot), snapshot) == expected
+    assert judge(site_availability.new({}), make_request(site_id=site_id), snapshot) == expected

@@ -9,7 +9,7 @@ from extender.domain.capacity import pool_ceiling
 from extender.engine.framework import Status
 from extender.predicates import volume
 from tests.builders import (
-    candidate,
+    judge,
     make_inventory,
     make_placement,
     make_request,
@@ -81,4 +81,4 @@ CASES = [
 def test_volume(storage, pools, placements, expected) -> None:
     snapshot = make_snapshot(make_inventory(sites=[S1, S2, S3], volume_pools=pools), placements)
 
-    assert volume.new({}).filter(make_request(storage=storage), candidate(snapshot), snapshot) == expected
+    assert judge(volume.new({}), make_request(storage=storage), snapshot) == expected

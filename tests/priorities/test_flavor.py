@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from extender.priorities import flavor
-from tests.builders import candidate, make_flavor, make_host, make_inventory, make_request, make_site, make_snapshot
+from tests.builders import make_flavor, make_host, make_inventory, make_request, make_site, make_snapshot, score_at
 
 # host 10 vCPU: a (8 vCPU) fits 1, b (4) fits 2, c (1) fits 10; d has no host (gpu); x is not offered in r1
 FLAVORS = [make_flavor("a", 8, 4), make_flavor("b", 4, 4), make_flavor("c", 1, 4),
@@ -24,4 +24,4 @@ def test_flavor_rank(used_vcpus: int, wanted: list[str], score: float) -> None:
     inventory = make_inventory(sites=[make_site(hosts=[make_host(used_vcpus=used_vcpus)])], flavors=FLAVORS)
     snapshot = make_snapshot(inventory)
 
-    assert flavor.new({}).score(make_request(wanted), candidate(snapshot), snapshot) == pytest.approx(score)
+    assert score_at(flavor.new({}), make_request(wanted), snapshot) == pytest.approx(score)

@@ -9,13 +9,13 @@ import pytest
 from extender.priorities import locality_strategy
 from extender.priorities.locality_strategy import centralize_score, discrete_score
 from tests.builders import (
-    candidate,
     make_host,
     make_inventory,
     make_placement,
     make_request,
     make_site,
     make_snapshot,
+    score_at,
 )
 
 
@@ -67,6 +67,6 @@ TWO_OF_G = [make_placement(group="g"), make_placement(group="g"), make_placement
 def test_locality_strategy(strategy: str, group: str, placements, score: float) -> None:
     snapshot = snapshot_with(placements)
 
-    result = locality_strategy.new({}).score(make_request(strategy=strategy, group=group), candidate(snapshot), snapshot)
+    result = score_at(locality_strategy.new({}), make_request(strategy=strategy, group=group), snapshot)
 
     assert result == pytest.approx(score)

@@ -7,7 +7,6 @@ import pytest
 
 from extender.priorities import site_resources_least_allocated as least_allocated
 from tests.builders import (
-    candidate,
     make_eip_pool,
     make_flavor,
     make_host,
@@ -16,6 +15,7 @@ from tests.builders import (
     make_request,
     make_site,
     make_snapshot,
+    score_at,
     make_volume_pool,
 )
 
@@ -50,7 +50,7 @@ def test_least_allocated(host, args, placements, request_, score) -> None:
     )
     snapshot = make_snapshot(inventory, placements)
 
-    assert least_allocated.new(args).score(request_, candidate(snapshot), snapshot) == pytest.approx(score)
+    assert score_at(least_allocated.new(args), request_, snapshot) == pytest.approx(score)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from extender.priorities import stack_affinity
-from tests.builders import candidate, make_placement, make_request, make_selector, make_snapshot
+from tests.builders import make_placement, make_request, make_selector, make_snapshot, score_at
 
 WEB = make_selector({"app": "web"})
 DB = make_selector(expressions=[("app", "In", ["db", "cache"])])
@@ -33,6 +33,6 @@ PLACED = [make_placement(labels={"app": "web", "tier": "front"}), make_placement
 def test_stack_affinity(affinity, anti, placements, score) -> None:
     snapshot = make_snapshot(placements=placements)
 
-    result = stack_affinity.new({}).score(make_request(affinity=affinity, antiaffinity=anti), candidate(snapshot), snapshot)
+    result = score_at(stack_affinity.new({}), make_request(affinity=affinity, antiaffinity=anti), snapshot)
 
     assert result == score
