@@ -1,4 +1,4 @@
-"""The `site-extender` command line: serve, check-policy, simulate, allocate, release.
+"""The `site-extender` command line: serve, check-policy, simulate, allocate, release, resources.
 
 Exit codes (the same for every command, so scripts can trust them):
   0  done: served; the policy is valid; some site passes; allocated; released
@@ -493,6 +493,60 @@ def stock(site_id: str | None, server: str | None, output: str, policy: Path | N
         emit(answer, output, lambda: [*stock_table([answer]), "", *placements_table(answer)])
     else:
         emit(answer, output, lambda: stock_table(answer["sites"]))
+
+
+# --- resources ---------------------------------------------------------------------------------------
+
+
+def vm_request_of(document: Any, policy: Policy, path: Path) -> Any:
+    """The VM request in `document`: a Pod's, a pod template's (Deployment, Job, ...), or the document
+    itself when it is a VM request (no `kind`)."""
+    from extender.domain.vmrequest import parse_vm_request
+    from extender.engine.decide import read_request
+    from extender.errors import VMRequestError
+    from extender.protocol.wire import Pod
+
+    inventory = policy.inventory
+    try:
+        if not isinstance(document, dict) or "kind" not in document:
+            return parse_vm_request(document, inventory.flavor_ids(), inventory.volume_types.keys() or None)
+        pod = document if document["kind"] == "Pod" else (document.get("spec") or {}).get("template")
+        if not isinstance(pod, dict):
+            fail(f"{path}: a {document['kind']} without spec.template: give a Pod, an object with a pod "
+                 "template, or a VM request")
+        request = read_request(policy, msgspec.convert({"metadata": {}, "spec": {}, **pod}, Pod, strict=False))
+    except (VMRequestError, msgspec.ValidationError) as exc:
+        fail(f"{path}: {exc}")
+    if request is None:
+        fail(f"{path}: not a VM pod: no {policy.options.vm_annotation} annotation and no spec.virtualMachine")
+    return request
+
+
+@main.command("resources", epilog=EXIT_CODES_HELP)
+@click.argument("file", required=False, type=click.Path(path_type=Path, dir_okay=False), metavar="[FILE]")
+@click.option("--site", "site_id", metavar="SITE", help="Only this site's node (without FILE).")
+@policy_options
+def resources_command(file: Path | None, site_id: str | None, policy: Path | None, inventory: Path | None) -> None:
+    """The extended resources kube-scheduler counts, so that it sees a site fill up and can preempt
+    (docs/preemption.md), as YAML.
+
+    With FILE (a VM Pod manifest, an object with a pod template such as a Deployment, or a VM request
+    itself; JSON or YAML): the `resources` its VM container requests and limits. Without FILE: what each
+    site's node advertises as capacity and allocatable (--site: one site; exit 1 when not in the inventory).
+    """
+    from extender.domain.site_resources import container_resources, node_resources, vm_requests
+
+    loaded = policy_store(*load(policy, inventory)).current()
+    if file is not None:
+        request = vm_request_of(read_document(file), loaded, file)
+        answer: dict[str, Any] = {"resources": container_resources(vm_requests(request, loaded.inventory))}
+    else:
+        sites = loaded.inventory.sites
+        if site_id is not None and site_id not in sites:
+            fail(f"no site {site_id!r} in the inventory", EXIT_NO)
+        chosen = [sites[site_id]] if site_id else list(sites.values())
+        answer = {site.id: {name: str(value) for name, value in node_resources(site).items()} for site in chosen}
+    click.echo(yaml.safe_dump(answer, sort_keys=False), nl=False)
 
 
 # --- import ------------------------------------------------------------------------------------------

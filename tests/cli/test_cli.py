@@ -33,8 +33,9 @@ def client(tmp_path: Path):
     return create_app({"SETTINGS": Settings(policy=POLICY_DIR, data_dir=tmp_path / "http"), "TESTING": True}).test_client()
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["check-policy"], ["simulate"], ["allocate"], ["release"]],
-                         ids=["main", "serve", "check-policy", "simulate", "allocate", "release"])
+@pytest.mark.parametrize("command", [[], ["serve"], ["check-policy"], ["simulate"], ["allocate"], ["release"],
+                                     ["resources"]],
+                         ids=["main", "serve", "check-policy", "simulate", "allocate", "release", "resources"])
 def test_every_command_has_help_with_the_exit_codes(runner: CliRunner, command: list[str]) -> None:
     result = runner.invoke(main, [*command, "--help"])
     assert result.exit_code == 0
@@ -248,3 +249,55 @@ def test_a_server_on_the_same_data_dir_counts_what_allocate_took(runner: CliRunn
     assert runner.invoke(main, ["allocate", "--data-dir", str(data), "--id", "cli-1", write(tmp_path, SAMPLE)]).exit_code == EXIT_NO
     assert api.delete("/v1/allocations/cli-1").status_code == 204
     assert api.post("/filter", json=vm_args(["site2"])).get_json()["NodeNames"] == ["site2"]
+
+
+# --- resources ----------------------------------------------------------------------------------------
+
+
+GPU_REQUEST = {"flavors": [{"flavorID": "p2s.2xlarge.8"}, {"flavorID": "c6.large.2"}],
+               "resourceCommonInfo": {"selector": {"regions": [{"region": "region1"}]}}}
+
+
+@pytest.mark.parametrize("document", [
+    pytest.param(GPU_REQUEST, id="a-vm-request"),
+    pytest.param({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "vm", "annotations": {
+        "site-extender.io/vm": json.dumps(GPU_REQUEST)}}, "spec": {"containers": []}}, id="a-pod"),
+    pytest.param({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "vms"}, "spec": {"template": {
+        "metadata": {"annotations": {"site-extender.io/vm": yaml.safe_dump(GPU_REQUEST)}},
+        "spec": {"containers": []}}}}, id="a-deployment-yaml-annotation"),
+])
+def test_resources_of_a_vm_with_two_flavors_of_two_types(runner: CliRunner, tmp_path: Path, document: dict) -> None:
+    """The smallest vCPU and RAM of the two, on the whole site's figures only (the types differ)."""
+    path = tmp_path / "vm.yaml"
+    path.write_text(yaml.safe_dump(document))
+    result = runner.invoke(main, ["resources", str(path)])
+    assert result.exit_code == 0, result.output
+    figures = {"site-extender.io/vm": "1", "site-extender.io/vcpu": "2", "site-extender.io/ram-mb": "4096",
+               "site-extender.io/instances": "1"}
+    assert yaml.safe_load(result.output) == {"resources": {"requests": figures, "limits": figures}}
+
+
+def test_resources_of_one_site_node(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["resources", "--site", "site1"])
+    assert result.exit_code == 0, result.output
+    site1 = yaml.safe_load(result.output)["site1"]
+    assert (site1["site-extender.io/vcpu.gpu"], site1["site-extender.io/ram-mb.gpu"]) == ("40", "262144")
+
+
+@pytest.mark.parametrize("args, document, code, message", [
+    pytest.param(["--site", "site99"], None, 1, "site-extender: no site 'site99' in the inventory", id="no-such-site"),
+    pytest.param([], {"flavors": [{"flavorID": "c6.larg.2"}]}, 2, "unknown flavor 'c6.larg.2'", id="unknown-flavor"),
+    pytest.param([], {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": []}}, 2,
+                 "not a VM pod: no site-extender.io/vm annotation and no spec.virtualMachine", id="plain-pod"),
+    pytest.param([], {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {}}, 2,
+                 "a Service without spec.template", id="no-pod-template"),
+])
+def test_resources_says_what_is_wrong(runner: CliRunner, tmp_path: Path, args: list[str], document: dict | None,
+                                      code: int, message: str) -> None:
+    if document is not None:
+        path = tmp_path / "input.yaml"
+        path.write_text(yaml.safe_dump(document))
+        args = [str(path)]
+    result = runner.invoke(main, ["resources", *args])
+    assert result.exit_code == code
+    assert message in result.output
