@@ -21,6 +21,7 @@ from extender.predicates import (
 from extender.predicates import flavor as flavor_predicate
 from extender.priorities import flavor as flavor_priority
 from extender.priorities import locality_strategy, site_resources_least_allocated, stack_affinity
+from extender.priorities import volume as volume_priority
 
 Factory = Callable[[Mapping[str, Any]], Any]
 
@@ -62,6 +63,7 @@ def priority_registry() -> Registry:
             site_resources_least_allocated.NAME: site_resources_least_allocated.new,
             locality_strategy.NAME: locality_strategy.new,
             stack_affinity.NAME: stack_affinity.new,
+            volume_priority.NAME: volume_priority.new,
         }
     )
 

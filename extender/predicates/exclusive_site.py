@@ -3,6 +3,10 @@ requests whose `domain_id` is one of them; other sites take every request.
 
 A request without a `domain_id` belongs to no domain, so an exclusive site refuses it. The
 attribute is the inventory's: failures are unresolvable.
+
+`args: {domains: deny}` reads the attribute as the original global scheduler's ExclusiveNode did: the
+listed domains are the ones refused there, every other request (and one without a domain) passes.
+The default, `allow`, is this service's: a site exclusive to some domains takes nobody else's VMs.
 """
 
 from __future__ import annotations
@@ -12,13 +16,15 @@ from functools import lru_cache
 from typing import Any
 
 from extender.domain.model import VMRequest
-from extender.engine.framework import Fail, no_args
+from extender.engine.framework import Fail
 from extender.engine.places import Places
 
 NAME = "ExclusiveSite"
 ATTRIBUTE = "exclusive_domains"
 REASON_NO_DOMAIN = "ExclusiveSite: site {site} is exclusive to domains {domains}, the request names no domain_id"
 REASON_OTHER_DOMAIN = "ExclusiveSite: site {site} is exclusive to domains {domains}, not to domain {domain}"
+REASON_DENIED = "ExclusiveSite: site {site} refuses domains {domains}, the request's domain {domain} among them"
+MODES = ("allow", "deny")
 
 
 @lru_cache(maxsize=1024)
@@ -30,14 +36,27 @@ def exclusive_domains(value: str) -> frozenset[str]:
 class ExclusiveSite:
     name = NAME
 
+    def __init__(self, mode: str = "allow") -> None:
+        self.deny = mode == "deny"
+
     def check(self, request: VMRequest, at: Places) -> tuple[Fail, ...]:
         domain = request.domain_id
         exclusive = at.attribute(ATTRIBUTE)
+        if self.deny:
+            refused = exclusive.where(lambda value: domain in exclusive_domains(value))
+            return (Fail(refused, REASON_DENIED, by=exclusive,
+                         fields=lambda value: {"domains": ", ".join(sorted(exclusive_domains(value))), "domain": domain}),)
         refused = exclusive.where(lambda value: bool(exclusive_domains(value)) and domain not in exclusive_domains(value))
         return (Fail(refused, REASON_OTHER_DOMAIN if domain else REASON_NO_DOMAIN, by=exclusive,
                      fields=lambda value: {"domains": ", ".join(sorted(exclusive_domains(value))), "domain": domain}),)
 
 
 def new(args: Mapping[str, Any]) -> ExclusiveSite:
-    no_args(NAME, args)
-    return ExclusiveSite()
+    """args: `domains: allow` (default: the listed domains only) or `deny` (the original's: all but those)."""
+    unknown = sorted(set(args) - {"domains"})
+    if unknown:
+        raise ValueError(f"unknown arg {', '.join(unknown)}; known: domains")
+    mode = args.get("domains", "allow")
+    if mode not in MODES:
+        raise ValueError(f"domains: expected one of {', '.join(MODES)}, got {mode!r}")
+    return ExclusiveSite(mode)

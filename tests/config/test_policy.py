@@ -22,7 +22,8 @@ def test_default_policy_enables_every_plugin() -> None:
     policy = load_policy(POLICY_DIR)
 
     assert {p.name for p in policy.predicates} == set(predicate_registry())
-    assert {p.plugin.name for p in policy.priorities} == set(priority_registry())
+    # Volume (the original's free-storage priority) is left out: SiteResourcesLeastAllocated weighs storage.
+    assert {p.plugin.name for p in policy.priorities} == set(priority_registry()) - {"Volume"}
     assert all(p.weight > 0 for p in policy.priorities)
     assert len(policy.inventory.sites) == 12
 
@@ -57,7 +58,7 @@ def _policy(tmp_path: Path, text: str) -> Path:
                       "LocationAndOperator, RegionAndAZ, SiteAvailability, Volume"], id="unknown-predicate"),
         pytest.param(P_FLAVOR + "priorities:\n- name: Flavr\n  weight: 1\n",
                      ["priorities[0].name: unknown priority 'Flavr' (did you mean Flavor?); known: Flavor, "
-                      "LocalityStrategy, SiteResourcesLeastAllocated, StackAffinity"], id="unknown-priority"),
+                      "LocalityStrategy, SiteResourcesLeastAllocated, StackAffinity, Volume"], id="unknown-priority"),
         pytest.param(P_FLAVOR + "priorities:\n- name: Flavor\n  weight: 0\n- name: StackAffinity\n  weight: -2\n",
                      ["priorities[0].weight: must be a positive integer, got 0",
                       "priorities[1].weight: must be a positive integer, got -2"], id="weights"),

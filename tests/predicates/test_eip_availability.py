@@ -85,3 +85,30 @@ def test_every_site_at_once_one_reason_per_pool() -> None:
         "s3": None,
         "s4": Status("EipAvailability: site s4 names no EIP pool (eip_type_name is empty)", True),
     }
+
+
+R2 = make_site("s9", region="r2", az="z9", eip="r2-bgp")  # region r2 has no EIP pool data at all
+R2_UNNAMED = make_site("s8", region="r2", az="z8", eip="")
+
+
+@pytest.mark.parametrize(("args", "site", "pools", "passes"), [
+    # The original's EipAvailability: a region without pool data passes; with data, the site's pool must
+    # be there (by its eip_type_name) with size - used >= the addresses asked.
+    ({"noPoolData": "pass"}, R2, [make_eip_pool("r1-bgp")], True),
+    ({"noPoolData": "pass"}, R2_UNNAMED, [make_eip_pool("r1-bgp")], True),
+    ({"noPoolData": "pass"}, S3, [make_eip_pool("r1-bgp")], False),      # r1 has data, not s3's pool
+    ({"noPoolData": "pass"}, S1, [make_eip_pool("r1-bgp", size=20, used=20)], False),
+    ({"noPoolData": "pass"}, S1, [make_eip_pool("r1-bgp", size=20, used=19)], True),
+    ({}, R2, [make_eip_pool("r1-bgp")], False),                          # ours: no data, no promise
+    ({"noPoolData": "fail"}, R2, [make_eip_pool("r1-bgp")], False),
+], ids=["no-data-passes", "no-data-no-name-passes", "data-without-the-pool", "empty", "one-left",
+        "default-fails", "fail"])
+def test_eip_without_pool_data(args, site, pools, passes: bool) -> None:
+    snapshot = make_snapshot(make_inventory(sites=[site], eip_pools=pools))
+    status = judge(eip_availability.new(args), make_request(need_eip=True), snapshot, site_id=site.id)
+    assert (status is None) is passes, status
+
+
+def test_eip_args() -> None:
+    with pytest.raises(ValueError, match="noPoolData: expected one of fail, pass, got 'yes'"):
+        eip_availability.new({"noPoolData": "yes"})
