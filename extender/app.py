@@ -109,10 +109,20 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
             _keep_site_nodes(api, core, policies, settings, inventory.published.is_set)
     extender = Extender(policies, cache, sources=(*sources, reservations))
     extender.binder = KubeBinder(core, extender, cache, reservations)
+    _record_events(extender, api)
     cache.start()
     log.info("watching nodes and pods%s through %s; /readyz answers 503 until the first full list",
              " and the inventory's Sites and Regions" if settings.state == STATE_CLUSTER else "", target.describe())
     return extender, target.mode
+
+
+def _record_events(extender: Extender, api: object) -> None:
+    """Events about VM pods (`Placed`, `FailedPlacement`), written by a thread of their own."""
+    from kubernetes.client import EventsV1Api
+
+    from extender.kube import events
+
+    events.attach(extender, events.EventRecorder(EventsV1Api(api)).start())
 
 
 def _log_start(policies: PolicyStore, cluster_mode: str) -> None:
