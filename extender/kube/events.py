@@ -33,6 +33,8 @@ from typing import Any
 from kubernetes.client import EventsV1Api
 from kubernetes.client.rest import ApiException
 
+from extender.engine import decide
+
 log = logging.getLogger(__name__)
 
 REPORTING_CONTROLLER = "site-extender.io/extender"
@@ -284,18 +286,19 @@ class EventRecorder:
 
 
 def attach(extender: Any, recorder: EventRecorder) -> None:
-    """Record events from this service instance's decisions: a `FailedPlacement` Warning when a /filter
-    passes no node of those asked, a `Placed` event after a /bind that bound the pod."""
-    filter_decision = extender.filter_decision
+    """Record events from this service instance's verbs: a `FailedPlacement` Warning when a /filter
+    passes no node of those asked, a `Placed` event after a /bind that bound the pod. The verbs stay
+    the service's own (observed: logged and counted); the events follow their answers."""
+    filter_ = extender.filter
     bind = extender.bind
 
     def filter_with_events(args: Any) -> Any:
-        result, decision = filter_decision(args)
+        result = filter_(args)
         try:
-            _after_filter(recorder, args, result, decision)
+            _after_filter(recorder, extender, args, result)
         except Exception:  # noqa: BLE001 - an event must never change the answer
             log.exception("cannot record the filter event")
-        return result, decision
+        return result
 
     def bind_with_events(args: Any) -> Any:
         result = bind(args)
@@ -306,11 +309,11 @@ def attach(extender: Any, recorder: EventRecorder) -> None:
             log.exception("cannot record the bind event")
         return result
 
-    extender.filter_decision = filter_with_events
+    extender.filter = filter_with_events
     extender.bind = bind_with_events
 
 
-def _after_filter(recorder: EventRecorder, args: Any, result: Any, decision: Any) -> None:
+def _after_filter(recorder: EventRecorder, extender: Any, args: Any, result: Any) -> None:
     if result.Error:
         return
     passed = result.NodeNames if result.NodeNames is not None else (
@@ -318,10 +321,9 @@ def _after_filter(recorder: EventRecorder, args: Any, result: Any, decision: Any
     reasons = {**(result.FailedNodes or {}), **(result.FailedAndUnresolvableNodes or {})}
     if passed or not reasons:
         return
+    predicates = {p.name for p in extender.policies.current().predicates} | {decide.SITE_AVAILABILITY}
+    by_rule = Counter(decide.rule_of(reason, predicates) for reason in reasons.values())
     meta = args.Pod.metadata
-    by_rule: Counter[str] = Counter()
-    for (rule, _never), count in decision.failures.items():
-        by_rule[rule] += count
     recorder.unplaceable(PodRef(meta.namespace or "default", meta.name or "", meta.uid or ""), reasons, by_rule)
 
 

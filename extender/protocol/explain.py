@@ -72,8 +72,10 @@ class Explanation(Struct):
 
 
 def explain(extender: Extender, args: ExtenderArgs) -> Explanation:
-    filtered = extender.filter(args)
-    prioritized = extender.prioritize(args)
+    # The verbs' own computations, without what an HTTP verb also gets (decision log, metrics, the
+    # status page's ring, events): an explanation is not a scheduling decision.
+    filtered, _ = type(extender).filter.__wrapped__(extender, args)  # type: ignore[attr-defined]
+    prioritized, _ = type(extender).prioritize.__wrapped__(extender, args)  # type: ignore[attr-defined]
     generation, _ = extender.policies.versioned()
     policy, snapshot = extender.view()
     nodes = extender.nodes(args)

@@ -179,6 +179,10 @@ def test_the_extender_records_events_from_filter_and_bind(cluster, namespace, tm
             answer = json.loads(served.post("/filter", json.dumps({"Pod": pod, "NodeNames": [f"{namespace}-site3"]})).data)
             assert answer["NodeNames"] == []
             warning = wait_for_event(cluster, namespace, "FailedPlacement")
+            # a Pod manifest is explained over every node the cache holds; an explanation records no event
+            explained = json.loads(served.post("/v1/explain", json.dumps({**pod, "kind": "Pod", "apiVersion": "v1"})).data)
+            assert {f"{namespace}-site1", f"{namespace}-site3"} <= {n["node"] for n in explained["nodes"]}
+            served.post("/v1/explain", json.dumps({"Pod": pod, "NodeNames": [f"{namespace}-site3"]}))
             bound = json.loads(served.post("/bind", json.dumps({
                 "PodName": "vm", "PodNamespace": namespace, "PodUID": pod["metadata"]["uid"],
                 "Node": f"{namespace}-site1"})).data)
@@ -190,6 +194,9 @@ def test_the_extender_records_events_from_filter_and_bind(cluster, namespace, tm
                 client.CoreV1Api(api).delete_node(name)
 
     assert warning.type == "Warning" and warning.regarding.uid == pod["metadata"]["uid"]
+    # events are written in order: once Placed is there, an event the explanation queued would be too
+    [again] = [e for e in listed(cluster, namespace) if e.reason == "FailedPlacement"]
+    assert again.series is None, "an explanation is not a failed placement"
     assert warning.note == (f"No site can take the VM (0 of 1 pass; RegionAndAZ 1): {namespace}-site3: "
                             "RegionAndAZ: site site3 is in region region2, the request wants region1")
     assert warning.reporting_instance == "site-extender.io/extender-site-scheduler-test"
