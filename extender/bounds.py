@@ -1,6 +1,6 @@
 """The caps on what one request may hold, written once: the wire types, the VM request and the
 allocation request declare them on their fields (msgspec checks them while decoding), and
-docs/limits.md lists them (tests/test_bounds_doc.py keeps the page true).
+docs/operations.md lists them (tests/test_bounds_doc.py keeps the page true).
 
 Sized for a 5,000-node cluster (Kubernetes' tested maximum) with a fourfold margin; anything larger is
 not a scheduler talking but a client gone wrong, and is refused before the engine builds anything.

@@ -11,10 +11,13 @@ import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
-from msgspec import Struct
+from msgspec import Meta, Struct
+
+from extender import strict
+from extender.bounds import MAX_FLAVORS, MAX_ITEMS, MAX_REPLICAS, MAX_RESOURCES, MAX_VMS_PER_ALLOCATION, Name
 
 from extender.domain.model import (
     CENTRALIZE,
@@ -35,9 +38,7 @@ RESOURCE_TYPES = ("vm",)
 SPOT_REFUSED = ("spot instances cannot be placed here: no site reports spot capacity (the original's site"
                 " spot_resources, which it never filled either), so a spot VM would fit nowhere;"
                 " ask for the flavor without `spot`")
-MAX_REPLICAS = 10_000
-MAX_VMS_PER_REPLICA = 1_000
-MAX_RESOURCES = 64
+Int32 = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
 
 _MSGSPEC_PATH = re.compile(r"^(.*) - at `\$\.?(.*)`$")
 
@@ -64,68 +65,68 @@ class AllocationRequestError(ExtenderError):
 # --- The wire shape ----------------------------------------------------------------------------------
 
 
-class _Flavor(Struct):
-    flavor_id: str
-    spot: dict[str, Any] | None = None
+class _Flavor(Struct, forbid_unknown_fields=True):
+    flavor_id: Name
+    spot: dict[Name, Any] | None = None
 
 
-class _Resource(Struct):
-    name: str
-    flavors: list[_Flavor]
-    resource_type: str = "vm"
-    storage: dict[str, int] | None = None
+class _Resource(Struct, forbid_unknown_fields=True):
+    name: Name
+    flavors: Annotated[list[_Flavor], Meta(max_length=MAX_FLAVORS)]
+    resource_type: Name = "vm"
+    storage: Annotated[dict[Name, int], Meta(max_length=MAX_ITEMS)] | None = None
     need_eip: bool = False
-    count: int = 1
+    count: Int32 = 1
 
 
-class _ResourceGroup(Struct):
-    name: str
-    resources: list[_Resource]
-    labels: dict[str, str] | None = None
+class _ResourceGroup(Struct, forbid_unknown_fields=True):
+    name: Name
+    resources: Annotated[list[_Resource], Meta(max_length=MAX_RESOURCES)]
+    labels: Annotated[dict[Name, Name], Meta(max_length=MAX_ITEMS)] | None = None
 
 
-class _Region(Struct):
-    region: str
-    availability_zone: list[str] | None = None
+class _Region(Struct, forbid_unknown_fields=True):
+    region: Name
+    availability_zone: Annotated[list[Name], Meta(max_length=MAX_ITEMS)] | None = None
 
 
-class _Geo(Struct):
-    country: str = ""
-    area: str = ""
-    province: str = ""
-    city: str = ""
+class _Geo(Struct, forbid_unknown_fields=True):
+    country: Name = ""
+    area: Name = ""
+    province: Name = ""
+    city: Name = ""
 
 
-class _Strategy(Struct):
-    location_strategy: str = ""
-    region_strategy: str = ""
+class _Strategy(Struct, forbid_unknown_fields=True):
+    location_strategy: Name = ""
+    region_strategy: Name = ""
 
 
-class _LabelRequirement(Struct):
-    key: str
-    operator: str
-    values: list[str] | None = None
+class _LabelRequirement(Struct, forbid_unknown_fields=True):
+    key: Name
+    operator: Name
+    values: Annotated[list[Name], Meta(max_length=MAX_ITEMS)] | None = None
 
 
-class _Selector(Struct):
-    regions: list[_Region] | None = None
+class _Selector(Struct, forbid_unknown_fields=True):
+    regions: Annotated[list[_Region], Meta(max_length=MAX_ITEMS)] | None = None
     geo_location: _Geo | None = None
-    operator: str = ""
-    node_id: str = ""
+    operator: Name = ""
+    node_id: Name = ""
     strategy: _Strategy | None = None
-    stack_affinity: list[_LabelRequirement] | None = None
-    stack_antiaffinity: list[_LabelRequirement] | None = None
+    stack_affinity: Annotated[list[_LabelRequirement], Meta(max_length=MAX_ITEMS)] | None = None
+    stack_antiaffinity: Annotated[list[_LabelRequirement], Meta(max_length=MAX_ITEMS)] | None = None
 
 
-class _Allocation(Struct):
+class _Allocation(Struct, forbid_unknown_fields=True):
     resource_group: _ResourceGroup
-    id: str = ""
+    id: Name = ""
     selector: _Selector | None = None
-    replicas: int = 1
-    domain_id: str = ""
+    replicas: Int32 = 1
+    domain_id: Name = ""
 
 
-class _Body(Struct):
+class _Body(Struct, forbid_unknown_fields=True):
     allocation: _Allocation
 
 
@@ -186,7 +187,7 @@ class AllocationRequest:
 
 
 def _decode_problem(exc: msgspec.MsgspecError) -> tuple[str, str]:
-    text = str(exc)
+    text = strict.explain(exc, _Body) if isinstance(exc, msgspec.ValidationError) else str(exc)
     match = _MSGSPEC_PATH.match(text)
     if match:
         return match.group(2), match.group(1)
@@ -259,6 +260,10 @@ def parse_allocation_request(
             raw = msgspec.convert(body, _Body)
     except msgspec.MsgspecError as exc:
         raise AllocationRequestError([_decode_problem(exc)]) from None
+    except UnicodeDecodeError as exc:
+        raise AllocationRequestError([("", f"body is not valid JSON: a string is not UTF-8 ({exc.reason})")]) from None
+    except RecursionError:
+        raise AllocationRequestError([("", "body is not valid JSON: nested too deeply")]) from None
 
     problems: list[tuple[str, str]] = []
     alloc = raw.allocation
@@ -313,8 +318,9 @@ def parse_allocation_request(
             count=res.count,
         ))
     per_replica = sum(r.count for r in resources)
-    if per_replica > MAX_VMS_PER_REPLICA:
-        problems.append((f"{at}.resource_group.resources", f"at most {MAX_VMS_PER_REPLICA} VMs per replica, got {per_replica}"))
+    if 0 < alloc.replicas <= MAX_REPLICAS and alloc.replicas * per_replica > MAX_VMS_PER_ALLOCATION:
+        problems.append((f"{at}.replicas", f"{alloc.replicas} replicas of {per_replica} VMs each is"
+                         f" {alloc.replicas * per_replica} VMs, at most {MAX_VMS_PER_ALLOCATION} in one allocation"))
 
     selector = alloc.selector or _Selector()
     strategy = selector.strategy or _Strategy()

@@ -48,6 +48,9 @@ def create_with_id(allocation_id: str) -> tuple[Response, int] | tuple[Response,
 
 @bp.get("")
 def index() -> Response:
+    if request.method == "HEAD":  # cheap: whether the store can be read, not every allocation encoded
+        allocations().store.placements()
+        return Response(status=200, mimetype="application/json")
     return jsonify(allocations=[stored.answer["allocation"] for stored in allocations().store.list()])
 
 

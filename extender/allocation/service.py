@@ -97,7 +97,7 @@ class Allocations:
         else a new uuid). Raises
         `AllocationRequestError` (invalid), `AllocationExists` (the id is taken: a retry never
         allocates twice), `AllocationRefused` (does not fit), `StoreUnavailable` (no writable store)."""
-        if allocation_id is not None and not ID_PATTERN.match(allocation_id):
+        if allocation_id is not None and not ID_PATTERN.fullmatch(allocation_id):
             raise AllocationRequestError([("id", f"{allocation_id!r} is not an allocation id: 1 to 64 letters, digits,"
                                                   " '.', '_' or '-', starting with a letter or digit")])
         request = self.parse(body)

@@ -1,8 +1,11 @@
-"""Request limits on the protocol routes: only `POST` with `application/json`, a bounded body read
-within a deadline, and every refusal answered with a JSON message that says what to change.
+"""Request limits: every body is read here, bounded and within a deadline, before any view sees it;
+the routes that take a body take only `application/json`; every refusal is answered with a JSON
+message that says what to change.
 
 kube-scheduler always sends `POST <urlPrefix>/<verb>` with `Content-Type: application/json`: anything
-else is not the scheduler, and is refused before the body is read.
+else is not the scheduler, and is refused before the body is read. The allocation API and
+/v1/explain take JSON only as well: a browser form (`text/plain`, `application/x-www-form-urlencoded`)
+posted from another site is refused with 415, never acted on.
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ import socket
 from typing import IO
 
 from flask import Flask, Response, jsonify, request
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import ClientDisconnected, MethodNotAllowed, RequestEntityTooLarge
 
 from extender.config.settings import env
 
 PROTOCOL_PATHS = frozenset({"/filter", "/prioritize", "/bind", "/preempt"})
+JSON_ONLY_PREFIXES = ("/v1/",)
+"""Where a request with a body must be JSON, beside the protocol routes."""
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON = "application/json"
 DEFAULT_READ_TIMEOUT = 5.0
 """Seconds a client gets to send its whole body (also the socket timeout while answering): half the
@@ -28,6 +35,7 @@ MESSAGE_METHOD = "method {method} is not allowed on {path}: the extender verbs t
 MESSAGE_MEDIA = "Content-Type must be application/json on {path}, got {got}"
 MESSAGE_TIMEOUT = "request body not received within {seconds:g}s"
 MESSAGE_INCOMPLETE = "request body incomplete: the connection ended before Content-Length bytes arrived"
+MESSAGE_CHUNKED = "malformed chunked body: {error}"
 
 
 def read_timeout() -> float:
@@ -39,10 +47,10 @@ def init_app(app: Flask) -> None:
     timeout = read_timeout()
 
     @app.before_request
-    def check_protocol_request() -> tuple[Response, int] | None:
-        if request.path not in PROTOCOL_PATHS or request.method != "POST":
-            return None
-        if request.mimetype != JSON:
+    def read_body_within_limits() -> tuple[Response, int] | None:
+        if request.method not in BODY_METHODS or request.routing_exception is not None:
+            return None  # no route takes it: 404/405 say so, and gunicorn drops the unread body
+        if _json_only(request.path) and request.mimetype != JSON:
             return _refuse(415, MESSAGE_MEDIA.format(path=request.path, got=request.content_type or "none"))
         sock = request.environ.get("gunicorn.socket")
         if isinstance(sock, socket.socket) and timeout > 0:
@@ -55,9 +63,13 @@ def init_app(app: Flask) -> None:
             body = request.get_data(cache=True)
         except TimeoutError:
             return _refuse(408, MESSAGE_TIMEOUT.format(seconds=timeout))
-        except ClientDisconnected as exc:  # werkzeug's stream turns a socket error into this
+        except ParseException as exc:  # gunicorn's chunked decoding: a bad size, a missing CRLF
+            return _refuse(400, MESSAGE_CHUNKED.format(error=_describe(exc)))
+        except (ClientDisconnected, NoMoreData) as exc:  # werkzeug's stream turns a socket error into the first
             if isinstance(exc.__context__, TimeoutError):
                 return _refuse(408, MESSAGE_TIMEOUT.format(seconds=timeout))
+            if isinstance(exc.__context__, ParseException):
+                return _refuse(400, MESSAGE_CHUNKED.format(error=_describe(exc.__context__)))
             return _refuse(400, MESSAGE_INCOMPLETE)
         if request.content_length is not None and len(body) < request.content_length:
             return _refuse(400, MESSAGE_INCOMPLETE)
@@ -121,6 +133,14 @@ def _buffer_unsized_body(limit: int | None) -> None:
     environ["CONTENT_LENGTH"] = str(len(data))
     environ.pop("HTTP_TRANSFER_ENCODING", None)
     request.__dict__.pop("content_length", None)  # a cached property, read above
+
+
+def _json_only(path: str) -> bool:
+    return path in PROTOCOL_PATHS or path.startswith(JSON_ONLY_PREFIXES)
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _refuse(status: int, message: str) -> tuple[Response, int]:

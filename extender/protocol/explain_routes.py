@@ -8,7 +8,7 @@ from flask import Blueprint, Response, request
 
 from extender.protocol import explain
 from extender.protocol.routes import extender
-from extender.protocol.wire import WireError
+from extender.protocol.wire import WireError, invalid_utf8
 
 bp = Blueprint("explain", __name__)
 
@@ -19,6 +19,8 @@ def explain_() -> Response:
         document = msgspec.json.decode(request.get_data())
     except msgspec.DecodeError as exc:
         raise WireError(f"invalid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise WireError(invalid_utf8(exc)) from None
     except RecursionError:
         raise WireError("invalid JSON: nested too deeply") from None
     service = extender()

@@ -13,6 +13,8 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Raw, Struct
 
+from extender.bounds import MAX_NODES, MAX_VICTIMS, Name
+
 Int32 = Annotated[int, Meta(ge=-(2**31), le=2**31 - 1)]
 """Go's int32 (pod priority): anything wider is not what the scheduler sends."""
 Int64 = Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)]
@@ -36,9 +38,9 @@ class OwnerReference(Struct, frozen=True):
 
 
 class ObjectMeta(Struct, frozen=True):
-    name: str = ""
-    namespace: str = ""
-    uid: str = ""
+    name: Name = ""
+    namespace: Name = ""
+    uid: Name = ""
     labels: dict[str, str] | None = None
     annotations: dict[str, str] | None = None
     ownerReferences: list[OwnerReference] | None = None
@@ -74,7 +76,7 @@ class Pod(Struct, frozen=True):
 
 
 class NodeMeta(Struct, frozen=True):
-    name: str = ""
+    name: Name = ""
     labels: dict[str, str] | None = None
 
 
@@ -88,43 +90,54 @@ class NodeList(Struct):
     """A v1.NodeList whose items stay raw bytes (decoded again, lightly, into `NodeHead`)."""
 
     metadata: Raw = msgspec.field(default_factory=lambda: Raw(b"{}"))
-    items: list[Raw] | None = None
+    items: Annotated[list[Raw], Meta(max_length=MAX_NODES)] | None = None
 
 
 # --- Requests --------------------------------------------------------------------------------------
 
 
+NodeNames = Annotated[list[Name], Meta(max_length=MAX_NODES)]
+
+
 class ExtenderArgs(Struct):
     Pod: Pod
     Nodes: NodeList | None = None
-    NodeNames: list[str] | None = None
+    NodeNames: NodeNames | None = None
+
+
+class _ExtenderArgsOnTheWire(Struct):
+    """`ExtenderArgs` with the node names kept raw: counted before a list of them is built."""
+
+    Pod: Pod
+    Nodes: NodeList | None = None
+    NodeNames: Raw = msgspec.field(default_factory=lambda: Raw(b"null"))
 
 
 class ExtenderBindingArgs(Struct):
-    PodName: str
-    PodNamespace: str
-    PodUID: str
-    Node: str
+    PodName: Name
+    PodNamespace: Name
+    PodUID: Name
+    Node: Name
 
 
 class MetaPod(Struct):
-    UID: str
+    UID: Name
 
 
 class MetaVictims(Struct):
-    Pods: list[MetaPod] | None = None
+    Pods: Annotated[list[MetaPod], Meta(max_length=MAX_VICTIMS)] | None = None
     NumPDBViolations: Int64 = 0
 
 
 class Victims(Struct):
-    Pods: list[Pod] | None = None
+    Pods: Annotated[list[Pod], Meta(max_length=MAX_VICTIMS)] | None = None
     NumPDBViolations: Int64 = 0
 
 
 class ExtenderPreemptionArgs(Struct):
     Pod: Pod
-    NodeNameToVictims: dict[str, Victims] | None = None
-    NodeNameToMetaVictims: dict[str, MetaVictims] | None = None
+    NodeNameToVictims: Annotated[dict[Name, Victims], Meta(max_length=MAX_NODES)] | None = None
+    NodeNameToMetaVictims: Annotated[dict[Name, MetaVictims], Meta(max_length=MAX_NODES)] | None = None
 
 
 # --- Answers ---------------------------------------------------------------------------------------
@@ -154,7 +167,8 @@ class ExtenderPreemptionResult(Struct):
 # --- Codec -----------------------------------------------------------------------------------------
 
 _encoder = msgspec.json.Encoder()
-_args_decoder = msgspec.json.Decoder(ExtenderArgs)
+_args_decoder = msgspec.json.Decoder(_ExtenderArgsOnTheWire)
+_names_decoder = msgspec.json.Decoder(NodeNames | None)
 _bind_decoder = msgspec.json.Decoder(ExtenderBindingArgs)
 _preempt_decoder = msgspec.json.Decoder(ExtenderPreemptionArgs)
 _node_decoder = msgspec.json.Decoder(NodeHead)
@@ -169,17 +183,36 @@ def _decode(decoder: msgspec.json.Decoder, body: bytes, what: str) -> Any:
         raise WireError(f"invalid {what}: {exc}") from None
     except msgspec.DecodeError as exc:
         raise WireError(f"body is not valid JSON: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise WireError(invalid_utf8(exc)) from None
     except RecursionError:  # msgspec's depth guard: nesting no Kubernetes object has
         raise WireError(f"invalid {what}: JSON nested too deeply") from None
 
 
+def invalid_utf8(exc: UnicodeDecodeError) -> str:
+    """The message for a JSON string that is not UTF-8 (msgspec reports the offset inside the string)."""
+    return f"body is not valid JSON: a string is not UTF-8 ({exc.reason}, byte 0x{exc.object[exc.start]:02x})"
+
+
 def decode_extender_args(body: bytes) -> ExtenderArgs:
     """Decode an `ExtenderArgs` body, raising `WireError` with the field path on any mismatch."""
-    args = _decode(_args_decoder, body, "ExtenderArgs")
+    wire = _decode(_args_decoder, body, "ExtenderArgs")
     # Kept raw to be echoed back unchanged: still it must be the ListMeta object the scheduler decodes.
-    if args.Nodes is not None and not bytes(args.Nodes.metadata).lstrip().startswith(b"{"):
+    if wire.Nodes is not None and not bytes(wire.Nodes.metadata).lstrip().startswith(b"{"):
         raise WireError("invalid ExtenderArgs: Expected `object` - at `$.Nodes.metadata`")
-    return args
+    raw = wire.NodeNames
+    # Node names hold no comma: more commas than names allowed means too many names, said before
+    # millions of strings are made (the body's own count first: no copy in the common case).
+    if body.count(b",") >= MAX_NODES and bytes(raw).count(b",") >= MAX_NODES:
+        raise WireError(f"invalid ExtenderArgs: more than {MAX_NODES} node names - at `$.NodeNames`")
+    try:
+        names = _names_decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        message = str(exc).replace(" - at `$", " - at `$.NodeNames", 1)
+        raise WireError(f"invalid ExtenderArgs: {message if '- at' in message else message + ' - at `$.NodeNames`'}") from None
+    except UnicodeDecodeError as exc:
+        raise WireError(invalid_utf8(exc)) from None
+    return ExtenderArgs(Pod=wire.Pod, Nodes=wire.Nodes, NodeNames=names)
 
 
 def decode_binding_args(body: bytes) -> ExtenderBindingArgs:

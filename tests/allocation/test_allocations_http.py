@@ -172,12 +172,19 @@ RES = ["allocation", "resource_group", "resources", 0]
     (_bad([*RES, "resource_type"], "container"), "allocation.resource_group.resources[0].resource_type",
      "unknown resource type 'container', expected one of vm"),
     (_bad(["allocation", "resource_group"], KeyError), "allocation", "Object missing required field `resource_group`"),
-    (_bad(["allocation", "replicas"], 10_001), "allocation.replicas", "at most 10000, got 10001"),
-    (_bad([*RES, "count"], 1_001), "allocation.resource_group.resources", "at most 1000 VMs per replica, got 1001"),
+    (_bad(["allocation", "replicas"], 1_001), "allocation.replicas", "at most 1000, got 1001"),
+    (_bad([*RES, "count"], 10_001), "allocation.replicas",
+     "1 replicas of 10001 VMs each is 10001 VMs, at most 10000 in one allocation"),
+    (_bad([*RES, "name"], "n" * 254), "allocation.resource_group.resources[0].name", "Expected `str` of length <= 253"),
+    (_bad([*RES, "need_eips"], True), "allocation.resource_group.resources[0]",
+     "unknown field need_eips (did you mean need_eip?)"),
+    (_bad([*RES, "flavors"], [{"flavor_id": "c6.large.2"}] * 65), "allocation.resource_group.resources[0].flavors",
+     "Expected `array` of length <= 64"),
     (_bad(["allocation", "resource_group", "resources"], []), "allocation.resource_group.resources",
      "must list at least one resource"),
 ], ids=["replicas-0", "replicas-type", "location-strategy", "region-strategy", "flavor", "storage-type",
-        "storage-size", "count", "resource-type", "missing-group", "replicas-max", "vms-max", "no-resources"])
+        "storage-size", "count", "resource-type", "missing-group", "replicas-max", "vms-max", "name-max",
+        "unknown-field", "flavors-max", "no-resources"])
 def test_validation_answers_400_with_the_field_path(api, body: dict, field: str, message: str) -> None:
     answer = api.post("/v1/allocations", json=body)
     assert answer.status_code == 400
