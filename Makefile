@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 RUN_STAMP := $(VENV)/.installed-run
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: run test test-fast venv bench clean
+.PHONY: run test test-fast venv bench bench-e2e clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ $(BENCH_STAMP): pyproject.toml | $(BIN)/python
 # Not part of `make test`: minutes, and figures that depend on the machine. Writes bench/RESULTS.md.
 bench: $(STAMP) $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# The real scheduling loop (etcd, kube-apiserver, kube-scheduler from ../shared/k8s or SITE_EXTENDER_K8S_BIN):
+# throughput ratio, /bind latency, /filter calls per VM pod; its own section of bench/RESULTS.md.
+bench-e2e: $(STAMP)
+	$(BIN)/python -m bench.e2e $(BENCH_ARGS)
 
 run: $(RUN_STAMP)
 	$(BIN)/site-extender serve

@@ -16,7 +16,7 @@ from bench.bind_loop import drive_binds
 from bench.cluster import REPO, Cluster, generate
 from bench.fake_cluster import fake_cluster
 from bench.measure import Budget, Client, check_filter, check_prioritize, drive, floor
-from bench.report import Memory, Row, render
+from bench.report import Memory, Row, keep_sections, render
 from bench.server import Server, serve
 from tests.fake_apiserver import FakeApiServer
 
@@ -163,8 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bind: as watch, with kube-scheduler's whole loop per pod (deploy/ makes the extender the binder):"
         " /filter over every node, /prioritize over those that passed, /bind to the best. Each bind"
         " changes what is placed, so each /filter meets a new snapshot (a busy cluster's steady state);"
-        " /bind includes the extender's two calls to the fake API server.",
+        " /bind includes the extender's call to the fake API server.",
     ] + args.note)
+    if args.out.exists():
+        text = keep_sections(args.out.read_text(encoding="utf-8"), text)
     args.out.write_text(text, encoding="utf-8")
     print(text, end="")
     return 0

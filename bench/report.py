@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -104,3 +105,26 @@ def render(rows: list[Row], memory: list[Memory], command: str, notes: list[str]
     if notes:
         parts += ["", *[f"- {n}" for n in notes]]
     return "\n".join(parts) + "\n"
+
+
+
+_SECTION = re.compile(r"<!-- section: (?P<name>[\w-]+) -->\n(?P<body>.*?)\n<!-- /section: (?P=name) -->\n?", re.S)
+"""A section of RESULTS.md that another benchmark writes and owns."""
+
+
+def replace_section(text: str, name: str, body: str) -> str:
+    """`text` with the section `name` holding `body` (appended when it has none)."""
+    block = f"<!-- section: {name} -->\n{body.strip()}\n<!-- /section: {name} -->\n"
+    for found in _SECTION.finditer(text):
+        if found["name"] == name:
+            return text[:found.start()] + block + text[found.end():]
+    return text.rstrip("\n") + "\n\n" + block
+
+
+def keep_sections(old: str, new: str) -> str:
+    """`new` with the sections of `old` it does not have: `make bench` keeps what `make bench-e2e` wrote."""
+    have = {found["name"] for found in _SECTION.finditer(new)}
+    for found in _SECTION.finditer(old):
+        if found["name"] not in have:
+            new = replace_section(new, found["name"], found["body"])
+    return new

@@ -152,31 +152,50 @@ class BindWatch:
     bound: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _stop: threading.Event = field(default_factory=threading.Event)
+    _watching: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def start(self) -> BindWatch:
-        version = self.core.list_namespaced_pod(self.namespace).metadata.resource_version
-        response = self.core.list_namespaced_pod(self.namespace, watch=True, resource_version=version,
-                                                 timeout_seconds=600, _preload_content=False)
-        self._thread = threading.Thread(target=self._run, args=(response,), daemon=True)
+        """Start watching; returns once the first watch is open (no binding can be missed after)."""
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
+        if not self._watching.wait(30):
+            raise RuntimeError(f"could not watch the pods of namespace {self.namespace}")
         return self
 
-    def _run(self, response: Any) -> None:
-        with suppress(Exception):  # the stream ends when the test closes it
-            for line in iter_resp_lines(response):
-                if self._stop.is_set():
-                    break
-                event = json.loads(line)
-                obj = event.get("object") or {}
-                name = obj.get("metadata", {}).get("name")
-                if event.get("type") in ("ADDED", "MODIFIED") and obj.get("spec", {}).get("nodeName"):
-                    with self._cond:
-                        if name not in self.bound:
-                            self.bound[name] = (time.perf_counter(), obj)
-                            self._cond.notify_all()
-        response.close()
-        response.release_conn()
+    def _run(self) -> None:
+        """List, then watch from the list's version; again whenever the stream ends (the server may
+        end a watch at any time), until closed."""
+        while not self._stop.is_set():
+            try:
+                listed = self.core.list_namespaced_pod(self.namespace, _preload_content=False)
+                body = json.loads(listed.data)
+                for item in body["items"]:
+                    self._seen(item)
+                response = self.core.list_namespaced_pod(
+                    self.namespace, watch=True, resource_version=body["metadata"]["resourceVersion"],
+                    allow_watch_bookmarks=True, timeout_seconds=300, _preload_content=False)
+                self._watching.set()
+                try:
+                    for line in iter_resp_lines(response):
+                        if self._stop.is_set():
+                            break
+                        event = json.loads(line)
+                        if event.get("type") in ("ADDED", "MODIFIED"):
+                            self._seen(event["object"])
+                finally:
+                    response.close()
+                    response.release_conn()
+            except Exception:  # noqa: BLE001 - list and watch again: the figures need every pod
+                time.sleep(0.2)
+
+    def _seen(self, obj: dict[str, Any]) -> None:
+        name = obj.get("metadata", {}).get("name")
+        if obj.get("spec", {}).get("nodeName"):
+            with self._cond:
+                if name not in self.bound:
+                    self.bound[name] = (time.perf_counter(), obj)
+                    self._cond.notify_all()
 
     def wait(self, names: Iterable[str], timeout: float) -> bool:
         """True once every pod of `names` is bound; False after `timeout` seconds."""
@@ -286,17 +305,6 @@ def running_scheduler(plane: ControlPlane, extender: Extender, name: str) -> Ite
 
 
 # --- figures -------------------------------------------------------------------------------------
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
-def bind_latencies_ms(extender: Extender, since: int = 0) -> list[float]:
-    """Server-side duration of every successful /bind (gunicorn's access lines) after record `since`."""
-    return [r["duration_ms"] for r in extender.records()[since:]
-            if r.get("path") == "/bind" and r.get("status") == 200 and "duration_ms" in r]
-
 
 def filters_per_pod(extender: Extender, namespace: str, names: Iterable[str]) -> dict[str, int]:
     counts = dict.fromkeys(names, 0)

@@ -11,6 +11,7 @@ import pytest
 from bench.__main__ import bodies_of, main
 from bench.cluster import VM_ANNOTATION, generate
 from bench.measure import Budget, check_filter, drive, percentile
+from bench.report import keep_sections, replace_section
 from extender.app import create_app
 from extender.config.settings import Settings
 from tests.conftest import POLICY_DIR
@@ -94,3 +95,23 @@ def test_bench_writes_results_for_every_case(tmp_path: Path, capsys: pytest.Capt
     memory = text.split("VmHWM")[1]
     assert "cores" in text and "| 5 | no cluster | " in memory
     assert "| 5 | node cache: 5 nodes, 10 pods | " in memory  # the watch cache synced what the fake API serves
+
+
+def test_a_section_is_replaced_in_place_and_kept_by_the_next_full_report() -> None:
+    first = replace_section("# Benchmark results\n\n| table |\n", "bench-e2e", "## end to end\nratio 0.5")
+    assert first == ("# Benchmark results\n\n| table |\n\n<!-- section: bench-e2e -->\n## end to end\nratio 0.5\n"
+                     "<!-- /section: bench-e2e -->\n")
+    again = replace_section(first, "bench-e2e", "## end to end\nratio 0.9")
+    assert again == first.replace("ratio 0.5", "ratio 0.9")
+    # `make bench` writes the whole file again: the section survives, once
+    rewritten = keep_sections(again, "# Benchmark results\n\n| new table |\n")
+    assert rewritten == again.replace("| table |", "| new table |")
+    assert keep_sections(rewritten, rewritten) == rewritten
+
+
+def test_bench_e2e_says_what_it_measures() -> None:
+    from bench.e2e import main as e2e_main
+
+    with pytest.raises(SystemExit) as done:
+        e2e_main(["--help"])
+    assert done.value.code == 0

@@ -150,6 +150,8 @@ def test_a_burst_above_a_flavors_stock_binds_exactly_the_stock(loop: Loop, tmp_p
     for name in pending:
         assert pods[name].status.phase == "Pending"
         assert any("m6.xlarge.8" in message for message in failed[name]), failed[name]
+        # the nodes that are not sites never reached the extender: kube-scheduler's NodeAffinity said no
+        assert any("didn't match scheduler-enforced node affinity" in message for message in failed[name])
 
 
 def test_vm_pods_are_sent_once_with_every_site_and_the_throughput_ratio_is_printed(
