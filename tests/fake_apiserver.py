@@ -80,6 +80,8 @@ class FakeApiServer:
         for pod in self.lists["pods"]["items"]:
             self.pods[(pod["metadata"]["namespace"], pod["metadata"]["name"])] = copy.deepcopy(pod)
         self.requests: list[Request] = []
+        self.events: list[Request] = []
+        """Writes of events.k8s.io Events: kept apart from `requests`, as they ride beside the pod writes."""
         self.stale: dict[tuple[str, str], dict[str, Any]] = {}
         """A pod as one GET sees it before the next change (e.g. before another binder bound it)."""
         self.binding_status: int | None = None
@@ -261,8 +263,19 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
                 return self._json(200, pod)
             self._json(404, {"kind": "Status", "code": 404, "message": f"no fake for {path}"})
 
+        def _event(self, body: Any) -> bool:
+            """An Event write, answered as the API server does (created, or patched) and kept apart."""
+            parts = urlsplit(self.path)
+            if not parts.path.startswith("/apis/events.k8s.io/"):
+                return False
+            api.events.append(Request(self.command, parts.path, {}, body))
+            self._json(201 if self.command == "POST" else 200, body)
+            return True
+
         def do_POST(self) -> None:  # noqa: N802
             body = self._body()
+            if self._event(body):
+                return
             path, _ = self._request(body)
             parts = path.strip("/").split("/")
             if len(parts) == 7 and parts[4] == "pods" and parts[6] == "binding":
@@ -271,6 +284,8 @@ def _handler(api: FakeApiServer) -> type[BaseHTTPRequestHandler]:
 
         def do_PATCH(self) -> None:  # noqa: N802
             body = self._body()
+            if self._event(body):
+                return
             path, _ = self._request({"content-type": self.headers.get("Content-Type"), "patch": body})
             parts = path.strip("/").split("/")
             if len(parts) == 6 and parts[4] == "pods":

@@ -318,8 +318,10 @@ def _after_filter(recorder: EventRecorder, extender: Any, args: Any, result: Any
         return
     passed = result.NodeNames if result.NodeNames is not None else (
         result.Nodes.items if result.Nodes is not None else None)
+    if passed:
+        return  # the common case: nothing more to look at on the verb's thread
     reasons = {**(result.FailedNodes or {}), **(result.FailedAndUnresolvableNodes or {})}
-    if passed or not reasons:
+    if not reasons:
         return
     predicates = {p.name for p in extender.policies.current().predicates} | {decide.SITE_AVAILABILITY}
     by_rule = Counter(decide.rule_of(reason, predicates) for reason in reasons.values())
