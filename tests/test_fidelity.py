@@ -195,3 +195,32 @@ def _original_discrete(replicas: int, holds: tuple[int, ...]) -> list[int] | Non
         out.append(take)
         placed += take
     return out if placed == replicas else None
+
+
+def set_flavor(status: str, zones: str) -> Callable[[dict[str, Any]], None]:
+    def change(data: dict[str, Any]) -> None:
+        data["flavors.json"]["flavors"][0]["os_extra_specs"].update({"cond:operation:status": status,
+                                                                     "cond:operation:az": zones})
+    return change
+
+
+# The original's getSupportFlavorsByNode on site1 (zone az1): `zone(flag)` pairs of cond:operation:az;
+# sellout/abandon close the zone; an abandoned flavor sells only where a zone is listed open.
+@pytest.mark.parametrize("status, zones, sold", [
+    ("status1", "az1", True),                   # the seed's: no zone(flag) pair at all
+    ("status1", "az1(sellout)", False),
+    ("status1", "az2(normal),az1(abandon)", False),
+    ("status1", "az1(normal)", True),
+    ("status1", "az2(sellout)", True),
+    ("abandon", "", False),
+    ("abandon", "az1(normal)", True),
+    ("abandon", "az2(normal)", False),
+], ids=["seed", "sellout", "abandoned-zone", "open", "other-zone-closed", "abandoned", "abandoned-but-open-here",
+        "abandoned-open-elsewhere"])
+def test_flavor_sold_per_zone_as_the_original(tmp_path: Path, status: str, zones: str, sold: bool) -> None:
+    answer = api(tmp_path, seed(tmp_path, set_flavor(status, zones))).post("/v1/allocations", json=body())
+    assert answer.status_code == (201 if sold else 409), answer.get_json()
+    if not sold:
+        flags = zones if "(" in zones else "none"
+        assert answer.get_json()["reasons"] == {
+            "site1": f"Flavor: c6.large.2 is not sold in zone az1 of site1 (cond:operation:az {flags})"}

@@ -143,7 +143,8 @@ class _Sizer:
         for resource in self.request.resources:
             for flavor_id in resource.flavors:
                 flavor = self.snapshot.inventory.flavor(site.region, flavor_id)
-                if flavor is not None and self.snapshot.flavor_stock(site, flavor).left >= resource.count:
+                if (flavor is not None and flavor.sold_in(site.az)
+                        and self.snapshot.flavor_stock(site, flavor).left >= resource.count):
                     chosen.append(flavor)
                     break
             else:

@@ -7,6 +7,7 @@ reported with its file and field path, all of them at once, in one `InventoryErr
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
@@ -103,6 +104,16 @@ class _SiteNodesFile(Struct):
 
 class _FlavorSpecs(Struct):
     resource_type: str = ""
+    operation_status: str = msgspec.field(name="cond:operation:status", default="")
+    operation_az: str = msgspec.field(name="cond:operation:az", default="")
+
+
+_ZONE_FLAG = re.compile(r"([\w-]+)\(([\w]+)\)")
+"""One `zone(flag)` of `cond:operation:az`, as the original's regular expression reads it (others are skipped)."""
+
+
+def zone_flags(value: str) -> tuple[tuple[str, str], ...]:
+    return tuple((m.group(1), m.group(2)) for part in value.split(",") if (m := _ZONE_FLAG.search(part)))
 
 
 class _Flavor(Struct):
@@ -322,6 +333,8 @@ def load_inventory(directory: str | Path) -> Inventory:
             ram=f.ram,
             disk=f.disk,
             resource_type=(f.os_extra_specs.resource_type if f.os_extra_specs else ""),
+            operation_status=(f.os_extra_specs.operation_status if f.os_extra_specs else ""),
+            zone_flags=zone_flags(f.os_extra_specs.operation_az) if f.os_extra_specs else (),
         )
         for f in raw_flavors
     }

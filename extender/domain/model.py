@@ -43,6 +43,18 @@ class Flavor:
     ram: int
     disk: int
     resource_type: str
+    operation_status: str = ""
+    """`os_extra_specs` `cond:operation:status`: `abandon` sells the flavor only in the zones listed as open."""
+    zone_flags: tuple[tuple[str, str], ...] = ()
+    """`cond:operation:az`, e.g. `az1(normal),az2(sellout)`: (zone, flag) pairs."""
+
+    def sold_in(self, zone: str) -> bool:
+        """The original's reading (`getSupportFlavorsByNode`): a zone flagged `sellout` or `abandon` does not
+        sell the flavor; an `abandon`ed flavor sells only in the zones listed with another flag."""
+        flag = dict(self.zone_flags).get(zone)
+        if flag is None:
+            return self.operation_status != "abandon"
+        return flag not in ("sellout", "abandon")
 
 
 @dataclass(frozen=True, slots=True)

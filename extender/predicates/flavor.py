@@ -4,8 +4,11 @@ Stock per flavor = min((Σ total_vcpus × cpu_allocation_ratio − Σ used_vcpus
 (Σ total_mem − Σ used_mem) / ram) over the site's hosts serving the flavor's resource type, capped by
 the hosts' and the site's `max_count`; what is already placed there is taken off (`capacity.flavor_stock`).
 
-Unresolvable (no preemption can help) when no acceptable flavor is offered in the region, no host of
-the site serves any of them, or none has stock even with nothing placed. Resolvable when placements
+A flavor whose `cond:operation:az` flags the site's zone `sellout` or `abandon` (or whose
+`cond:operation:status` is `abandon` and the zone is not listed) is not sold there, as the original read it.
+
+Unresolvable (no preemption can help) when no acceptable flavor is offered in the region or sold in the
+zone, no host of the site serves any of them, or none has stock even with nothing placed. Resolvable when placements
 hold the stock: evicting them would make room.
 """
 
@@ -23,6 +26,7 @@ from extender.engine.snapshot import Snapshot
 
 NAME = "Flavor"
 REASON_NOT_OFFERED = "Flavor: none of {flavors} is offered in region {region}"
+REASON_NOT_SOLD = "Flavor: {flavor} is not sold in zone {zone} of {site} (cond:operation:az {flags})"
 REASON_NO_HOSTS = "Flavor: no host at {site} serves {flavor} (resource type {resource_type})"
 REASON_NO_STOCK = "Flavor: {flavor} has {left} left at {site} (stock {stock}, placed {placed})"
 
@@ -43,6 +47,10 @@ def flavor_at(snapshot: Snapshot, site: Site, region: str, flavor_id: str) -> Fl
     flavor = snapshot.inventory.flavor(region, flavor_id)
     if flavor is None:
         return FlavorAtSite(False, False, False, None)
+    if not flavor.sold_in(site.az):
+        flags = ",".join(f"{zone}({flag})" for zone, flag in flavor.zone_flags) or "none"
+        return FlavorAtSite(True, False, False, REASON_NOT_SOLD.format(flavor=flavor_id, zone=site.az, site=site.id,
+                                                                       flags=flags))
     if not snapshot.index.capacity(site.id, flavor.resource_type).hosts:
         reason = REASON_NO_HOSTS.format(site=site.id, flavor=flavor_id, resource_type=flavor.resource_type)
         return FlavorAtSite(True, False, False, reason)
