@@ -113,7 +113,8 @@ _ZONE_FLAG = re.compile(r"([\w-]+)\(([\w]+)\)")
 
 
 def zone_flags(value: str) -> tuple[tuple[str, str], ...]:
-    return tuple((m.group(1), m.group(2)) for part in value.split(",") if (m := _ZONE_FLAG.search(part)))
+    """(zone, flag) pairs, sorted by zone; a zone given twice keeps its last flag (as the original's map)."""
+    return tuple(sorted({m.group(1): m.group(2) for part in value.split(",") if (m := _ZONE_FLAG.search(part))}.items()))
 
 
 class _Flavor(Struct):

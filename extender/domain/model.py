@@ -46,7 +46,7 @@ class Flavor:
     operation_status: str = ""
     """`os_extra_specs` `cond:operation:status`: `abandon` sells the flavor only in the zones listed as open."""
     zone_flags: tuple[tuple[str, str], ...] = ()
-    """`cond:operation:az`, e.g. `az1(normal),az2(sellout)`: (zone, flag) pairs."""
+    """`cond:operation:az`, e.g. `az1(normal),az2(sellout)`: (zone, flag) pairs, sorted by zone."""
 
     def sold_in(self, zone: str) -> bool:
         """The original's reading (`getSupportFlavorsByNode`): a zone flagged `sellout` or `abandon` does not

@@ -114,6 +114,8 @@ class FlavorSpec(Struct, frozen=True, omit_defaults=True, rename="camel"):
     ram: int
     disk: int = 0
     resource_type: str = ""
+    operation_status: str = ""
+    operation_zones: dict[str, str] = {}
 
 
 class VolumeTypeSpec(Struct, frozen=True, omit_defaults=True):
@@ -217,7 +219,8 @@ def region_objects(inventory: Inventory) -> list[RegionObject]:
             spec=RegionSpec(
                 region=name,
                 availability_zones=list(listed.availability_zones) if listed else None,
-                flavors=[FlavorSpec(id=f.id, vcpus=f.vcpus, ram=f.ram, disk=f.disk, resource_type=f.resource_type)
+                flavors=[FlavorSpec(id=f.id, vcpus=f.vcpus, ram=f.ram, disk=f.disk, resource_type=f.resource_type,
+                                    operation_status=f.operation_status, operation_zones=dict(f.zone_flags))
                          for (r, _), f in inventory.flavors.items() if r == name],
                 volume_types=[VolumeTypeSpec(id=t.id, name=t.name if t.name != t.id else "")
                               for t in inventory.volume_types.values() if t.region == name],
@@ -303,7 +306,8 @@ def inventory_from_objects(sites: Iterable[SiteObject], regions: Iterable[Region
             listed[name] = Region(name=name, availability_zones=tuple(spec.availability_zones))
         for f in spec.flavors:
             flavors[(name, f.id)] = Flavor(id=f.id, region=name, vcpus=f.vcpus, ram=f.ram, disk=f.disk,
-                                           resource_type=f.resource_type)
+                                           resource_type=f.resource_type, operation_status=f.operation_status,
+                                           zone_flags=tuple(sorted(f.operation_zones.items())))
         for t in spec.volume_types:
             volume_types[t.id] = VolumeType(id=t.id, name=t.name or t.id, region=name)
         for p in status.eip_pools:
