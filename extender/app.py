@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -37,15 +38,18 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if settings.state not in (STATE_FILES, STATE_CLUSTER):
         raise ConfigError([f"SITE_EXTENDER_STATE={settings.state!r}: expected {STATE_FILES} or {STATE_CLUSTER}"])
     policies = PolicyStore(settings.policy, settings.inventory, cluster_inventory=settings.state == STATE_CLUSTER)
-    store = AllocationStore(settings.data_dir)
-    problem = writable_problem_if_used(settings.data_dir)
-    if problem:
-        log.error("allocation API unavailable until fixed: %s; set SITE_EXTENDER_DATA_DIR to a writable directory",
-                  problem)
-    extender, cluster_mode = _extender(policies, settings, app.config["CLUSTER"], sources=(store,))
+    store: Any = None
+    if settings.state == STATE_FILES:  # in the cluster, the store is the cluster's (made with its cache)
+        store = AllocationStore(settings.data_dir)
+        problem = writable_problem_if_used(settings.data_dir)
+        if problem:
+            log.error("allocation API unavailable until fixed: %s; set SITE_EXTENDER_DATA_DIR to a writable "
+                      "directory", problem)
+    wired = _extender(policies, settings, app.config["CLUSTER"], store)
+    extender, store = wired.extender, wired.store
     extender.fold_unresolvable = settings.fold_unresolvable
     app.extensions[EXTENSION_KEY] = extender
-    _log_start(policies, cluster_mode)
+    _log_start(policies, wired.mode)
 
     from extender.allocation import routes as allocation_routes
     from extender.protocol import explain_routes, routes, sites
@@ -55,18 +59,35 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(allocation_routes.bp)
     app.register_blueprint(sites.bp)
     app.register_blueprint(explain_routes.bp)
+    from extender.allocation import access
+
+    access.init_app(app, wired.access, settings.api_port)
     routes.register_error_handlers(app)
     _harden(app, extender)
     return app
 
 
-def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | None,
-              sources: tuple[PlacementSource, ...]) -> tuple[Extender, str]:
+@dataclass(frozen=True, slots=True)
+class _Wired:
+    extender: Extender
+    store: Any
+    """The allocation store: SQLite (files) or the cluster's Allocations."""
+    mode: str
+    """The cluster mode, as the start-up log names it."""
+    access: Any = None
+    """Who may use the allocation API (the cluster's reviews), None when anyone may."""
+
+
+def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | None, store: Any) -> _Wired:
     """The service over `cluster` when given (tests), else over the cluster that `SITE_EXTENDER_KUBE`
     selects: the watch cache, reservations and the binder; or over the inventory alone when there is
-    no cluster (said at start-up). With it, the cluster mode as the start-up log names it."""
+    no cluster (said at start-up). With the state in the cluster, the allocation store and the access
+    checks are the cluster's."""
+    sources: tuple[PlacementSource, ...] = (store,) if store is not None else ()
     if cluster is not None:
-        return Extender(policies, cluster, sources=sources), "given"
+        if store is None:
+            raise KubeConfigError(f"SITE_EXTENDER_STATE={STATE_CLUSTER} needs the extender's own cluster access")
+        return _Wired(Extender(policies, cluster, sources=sources), store, "given")
     from extender.kube import config
 
     target = config.choose(settings.kube, os.environ, settings.kubeconfig, settings.master)
@@ -78,7 +99,7 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
         log.warning("no cluster configured: serving from the inventory alone, nothing counts as placed "
                     "but allocations, /bind answers an error (SITE_EXTENDER_KUBE=%s, no in-cluster service "
                     "account, no kubeconfig)", settings.kube)
-        return Extender(policies, StaticCluster(), sources=sources), target.mode
+        return _Wired(Extender(policies, StaticCluster(), sources=sources), store, target.mode)
 
     from kubernetes.client import CoreV1Api
 
@@ -94,26 +115,37 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
 
     def bound(pod: Pod) -> None:
         """A pod the watch shows bound with its placement recorded: the cache counts it from now on,
-        and it gets its site label if the API server did not copy it from the Binding."""
+        and it gets its site label if the API server did not copy it from the Binding; the cluster's
+        allocation store stops counting the admission ledger's bind of it."""
         reservations.release(pod.metadata.uid)
         labeller.check(pod)
+        if settings.state == STATE_CLUSTER:
+            store.seen_bound(pod.metadata.uid)
 
     cache = KubeCache(core, policies, on_bound=bound, reservations=lambda: len(reservations))
+    access = None
     if settings.state == STATE_CLUSTER:
-        from kubernetes.client import CustomObjectsApi
+        from kubernetes.client import AuthenticationV1Api, AuthorizationV1Api, CustomObjectsApi
 
+        from extender.allocation.access import ClusterAccess
+        from extender.allocation.cluster_store import ClusterAllocationStore
         from extender.kube.inventory_watch import ClusterInventory
 
-        inventory = ClusterInventory(CustomObjectsApi(api), policies).attach(cache)
+        custom = CustomObjectsApi(api)
+        inventory = ClusterInventory(custom, policies).attach(cache)
+        store = ClusterAllocationStore(custom, core, settings.namespace, cache)
+        sources = (store,)
+        access = ClusterAccess(AuthenticationV1Api(api), AuthorizationV1Api(api), settings.namespace)
         if settings.site_nodes:
             _keep_site_nodes(api, core, policies, settings, inventory.published.is_set)
     extender = Extender(policies, cache, sources=(*sources, reservations))
-    extender.binder = KubeBinder(core, extender, cache, reservations)
+    extender.binder = KubeBinder(core, extender, cache, reservations,
+                                 cluster_admission=store.bind_admission if settings.state == STATE_CLUSTER else None)
     _record_events(extender, api)
     cache.start()
     log.info("watching nodes and pods%s through %s; /readyz answers 503 until the first full list",
              " and the inventory's Sites and Regions" if settings.state == STATE_CLUSTER else "", target.describe())
-    return extender, target.mode
+    return _Wired(extender, store, target.mode, access)
 
 
 def _record_events(extender: Extender, api: object) -> None:

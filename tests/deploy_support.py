@@ -21,6 +21,13 @@ from tests.server import REPO
 DEPLOY = REPO / "deploy"
 NAMESPACE = "site-extender"
 EXTENDER_CONTAINER = "site-extender"
+
+
+def no_cluster() -> dict[str, str]:
+    """What the Deployment's env needs to run without a cluster: the state from the ConfigMaps' files,
+    the allocation API on the one port (its own port and its access checks are tested with a cluster,
+    tests/allocation/test_allocations_in_cluster.py)."""
+    return {"SITE_EXTENDER_STATE": "files", "SITE_EXTENDER_API_PORT": ""}
 SCHEDULER_CONTAINER = "kube-scheduler"
 
 

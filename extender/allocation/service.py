@@ -14,16 +14,22 @@ from typing import Any
 
 from extender.allocation import planner
 from extender.allocation.request import AllocationRequest, AllocationRequestError, parse_allocation_request
-from extender.allocation.store import AllocationStore, StoredAllocation
+from extender.allocation.store import AllocationStore, StoredAllocation, StoreUnavailable
 from extender.engine.snapshot import Snapshot
 from extender.errors import ExtenderError
 from extender.protocol.service import Extender
 
 GROUP_PREFIX = "allocation/"
 STACK_AFFINITY = "StackAffinity"
+ADMISSION_ATTEMPTS = 8
+"""Admissions lost to other replicas' (a store in a cluster) before the API answers 503."""
 
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class AdmissionConflict(ExtenderError):
+    """Another replica admitted between this admission's check and its write: nothing was kept, plan again."""
 
 
 class AllocationExists(ExtenderError):
@@ -106,6 +112,18 @@ class Allocations:
                                                             f" path {allocation_id!r}; give one of them")])
         # As the original: the body's id when it names one (checked as a uuid), else a new uuid.
         allocation_id = allocation_id or request.allocation_id or str(uuid.uuid4())
+        for _ in range(ADMISSION_ATTEMPTS - 1):
+            try:
+                return self._admit(request, allocation_id)
+            except AdmissionConflict:  # another replica admitted meanwhile: plan again with it counted
+                continue
+        try:
+            return self._admit(request, allocation_id)
+        except AdmissionConflict as exc:
+            raise StoreUnavailable(f"allocation store busy: {ADMISSION_ATTEMPTS} admissions in a row lost to other "
+                                   f"replicas ({exc}); try again") from exc
+
+    def _admit(self, request: AllocationRequest, allocation_id: str) -> Allocated:
         group = GROUP_PREFIX + allocation_id
         # The extender's admission lock (held by /bind between its check and its reservation) and
         # the store's write transaction: neither a bind nor another allocation can take the same
@@ -115,7 +133,10 @@ class Allocations:
                 raise AllocationExists(allocation_id)
             policy, current = self.extender.view()
             others = self.extender.placements_except(self.store)
-            snapshot = Snapshot.build(policy.inventory, (*others, *txn.placements()), previous=current)
+            # Once per key: a bind the store holds in flight may be a pod the cluster view shows too.
+            taken = {p.key for p in others}
+            held = [p for p in txn.placements() if p.key not in taken]
+            snapshot = Snapshot.build(policy.inventory, (*others, *held), previous=current)
             plan = planner.plan(policy, snapshot, request, group)
             if isinstance(plan, planner.Refusal):
                 raise AllocationRefused(plan)

@@ -88,6 +88,8 @@ class Settings:
     state: str = field(default_factory=lambda: (env("STATE", STATE_FILES) or STATE_FILES).strip().lower())
     """SITE_EXTENDER_STATE: `files` (the inventory files, allocations in SQLite) or `cluster` (the
     site-extender.io custom resources of the cluster; see docs/cluster-state.md)."""
+    api_port: int | None = field(default_factory=lambda: int(env("API_PORT")) if env("API_PORT") else None)
+    """SITE_EXTENDER_API_PORT: serve the allocation API on this port alone (and nothing else there)."""
     namespace: str = field(default_factory=lambda: env("NAMESPACE") or os.environ.get("POD_NAMESPACE") or "site-extender")
     """The extender's own namespace (its election Lease, its Allocations): SITE_EXTENDER_NAMESPACE, else
     POD_NAMESPACE (the Deployment sets it), else site-extender."""

@@ -10,12 +10,18 @@ kube-apiserver copies onto the pod. A server that does not copy the label gets i
 after the answer. The reservation goes when the binding fails, when the watch shows the pod bound with
 its placement recorded (the cache's placement replaces it, counted once by pod uid), or after its
 timeout. Until the cache has listed nodes and pods, nothing is bound: what is placed is not known yet.
+With the state in the cluster, the check and the reservation also go through the admission ledger
+shared by every replica (`extender.allocation.cluster_store`), so an allocation through another replica
+cannot take the slot.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
+from typing import Any
 
 from kubernetes.client import CoreV1Api
 
@@ -23,7 +29,9 @@ from extender.domain.accounting import placement_annotations, placement_of, site
 from extender.domain.model import FLAVOR_ANNOTATION
 from extender.engine import decide
 from extender.engine.framework import Status
-from extender.errors import ApiError, NotFoundError, VMRequestError
+from extender.allocation.service import AdmissionConflict
+from extender.allocation.store import StoreUnavailable
+from extender.errors import ApiError, ClusterError, NotFoundError, VMRequestError
 from extender.kube.api import bind_pod, patch_pod, read_pod
 from extender.kube.cache import KubeCache
 from extender.kube.reservations import Reservations
@@ -43,14 +51,20 @@ ERR_BAD_REQUEST = "pod {pod}: {reason}"
 ERR_NOT_SYNCED = ("pod {pod} not bound: the extender has not listed the cluster's nodes and pods yet, "
                   "so it cannot tell what is placed")
 ERR_API = "binding pod {pod} to node {node} failed: {detail}"
+ERR_NOT_ADMITTED = "pod {pod} not bound: the admission could not be made with the other replicas: {detail}"
+ADMISSION_ATTEMPTS = 8
 
 
 class KubeBinder:
     """Binds pods through the API, admitting each against the placements and reservations."""
 
     def __init__(self, core: CoreV1Api, extender: Extender, cluster: KubeCache, reservations: Reservations,
-                 timeout: float = API_TIMEOUT_SECONDS) -> None:
+                 timeout: float = API_TIMEOUT_SECONDS,
+                 cluster_admission: Callable[[], AbstractContextManager[Any]] | None = None) -> None:
         self.core = core
+        self.cluster_admission = cluster_admission
+        """With the state in the cluster, the admission ledger's (`ClusterAllocationStore.bind_admission`):
+        the check and the reservation serialized with every replica's allocations."""
         self.extender = extender
         self.cluster = cluster
         self.reservations = reservations
@@ -67,7 +81,7 @@ class KubeBinder:
 
         if not self.cluster.synced():
             return ExtenderBindingResult(Error=ERR_NOT_SYNCED.format(pod=name))
-        admitted = self._admit(name, pod, args.Node)
+        admitted = self._admit_in_cluster(name, pod, args.Node)
         if isinstance(admitted, str):
             return ExtenderBindingResult(Error=admitted)
         annotations = labels = None
@@ -110,9 +124,28 @@ class KubeBinder:
                 Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID))
         return pod
 
-    def _admit(self, name: str, pod: Pod, node_name: str) -> str | tuple[str, str, str, str] | None:
-        """Under the admission lock: check and reserve. An error text, or the placement recorded
-        (site, region, zone, flavor), or None for a pod that is not a VM pod (nothing to reserve)."""
+    def _admit_in_cluster(self, name: str, pod: Pod, node_name: str) -> str | tuple[str, str, str, str] | None:
+        """`_admit`, inside the cluster's admission when there is one: lost to another replica's, the
+        reservation goes and the pod is checked again."""
+        if self.cluster_admission is None:
+            return self._admit(name, pod, node_name, None)
+        for _ in range(ADMISSION_ATTEMPTS):
+            try:
+                with self.cluster_admission() as gate:
+                    admitted = self._admit(name, pod, node_name, gate)
+            except AdmissionConflict:
+                self.reservations.release(pod.metadata.uid)
+                continue
+            except (ClusterError, StoreUnavailable) as exc:
+                self.reservations.release(pod.metadata.uid)
+                return ERR_NOT_ADMITTED.format(pod=name, detail=exc)
+            return admitted
+        return ERR_NOT_ADMITTED.format(pod=name, detail=f"{ADMISSION_ATTEMPTS} admissions in a row lost to other replicas")
+
+    def _admit(self, name: str, pod: Pod, node_name: str, gate: Any) -> str | tuple[str, str, str, str] | None:
+        """Under the admission lock: check and reserve (and record in the cluster's `gate`). An error
+        text, or the placement recorded (site, region, zone, flavor), or None for a pod that is not a
+        VM pod (nothing to reserve)."""
         with self.extender.admission:
             policy, snapshot = self.extender.view()
             try:
@@ -129,6 +162,8 @@ class KubeBinder:
             placement = placement_of(policy.inventory, pod, node, request)
             placement = replace(placement, flavor_id=flavor.id, vcpus=flavor.vcpus, ram=flavor.ram)
             self.reservations.reserve(placement)
+            if gate is not None:
+                gate.record(placement)
             return candidate.site.id, candidate.region, candidate.zone, flavor.id
 
     def _record(self, args: ExtenderBindingArgs, annotations: dict[str, str], labels: dict[str, str]) -> None:

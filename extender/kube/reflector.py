@@ -96,6 +96,10 @@ class Reflector(Generic[T]):
         """True once a first full list has been handed over."""
         self.heard: float | None = None
         """monotonic() of the last answer from the server (a list page, an event, a watch's end)."""
+        self.revision = 0
+        """The newest resourceVersion handed over (a list's, an event's, a bookmark's), as etcd's
+        revision: every write of this kind up to it has been handed over (a watch delivers in order)."""
+        self._caught_up = threading.Condition()
         self._list_decoder = msgspec.json.Decoder(msgspec.defstruct(
             f"{kind}List", [("metadata", _ListMeta, _ListMeta()), ("items", list[item], [])]))  # type: ignore[valid-type]
         self._item_decoder = msgspec.json.Decoder(msgspec.defstruct(f"{kind}Event", [("object", item)]))
@@ -148,6 +152,7 @@ class Reflector(Generic[T]):
             if not token:
                 break
         self._replace(items)
+        self._advance(page.metadata.resourceVersion)
         self.counters["relists"] += 1
         self.listed = True
         self.heard = time.monotonic()
@@ -177,6 +182,7 @@ class Reflector(Generic[T]):
                         raise _ERRORS.get(status.code, ApiError)(status.code, status.reason, status.message)
                     version = _head_decoder.decode(event.object).metadata.resourceVersion or version
                     if event.type == "BOOKMARK":
+                        self._advance(version)
                         continue
                     self.counters["events"] += 1
                     try:
@@ -184,10 +190,28 @@ class Reflector(Generic[T]):
                     except msgspec.ValidationError as exc:
                         raise ApiError(0, "BadEvent", f"{self.kind} watch sent an object not of its kind: {exc}") from exc
                     self._apply(event.type, item)
+                    self._advance(version)
             finally:
                 _discard(response)
         self.heard = time.monotonic()
         return version
+
+
+    def _advance(self, version: str) -> None:
+        try:
+            revision = int(version)
+        except ValueError:
+            return
+        with self._caught_up:
+            if revision > self.revision:
+                self.revision = revision
+                self._caught_up.notify_all()
+
+    def wait_for(self, revision: int, timeout: float) -> bool:
+        """Whether every write of this kind up to `revision` has been handed over, waiting up to
+        `timeout` seconds for the watch to get there."""
+        with self._caught_up:
+            return self._caught_up.wait_for(lambda: self.revision >= revision, timeout)
 
 
 def _discard(response: Any) -> None:

@@ -16,6 +16,8 @@ from extender.ops import logs, tls
 
 _host, _port = listen()
 bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
+if _api_port := env("API_PORT"):  # the allocation API's own port (extender.allocation.access)
+    bind.append(f"[{_host}]:{_api_port}" if ":" in _host else f"{_host}:{_api_port}")
 workers = int(env("WORKERS", "1") or 1)
 worker_class = "gthread"
 threads = int(env("THREADS", "4") or 4)

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import msgspec
 from flask import Blueprint, Response, jsonify
 
+from extender.allocation.cluster_store import ClusterAllocationStore
 from extender.allocation.store import AllocationStore
 from extender.engine import stock
 from extender.protocol.routes import extender
@@ -26,11 +27,13 @@ def owners(service: Extender) -> dict[str, stock.Owner]:
         meta = pod.pod.metadata
         found[uid] = stock.Owner(stock.POD, f"{meta.namespace or 'default'}/{meta.name}")
     for source in service.sources:
-        if isinstance(source, AllocationStore):
+        if isinstance(source, (AllocationStore, ClusterAllocationStore)):
             _, placed = source.placements()
             for placement in placed:
-                # the planner keys an allocation's VMs `<allocation id>/<replica>/<resource>/<vm>`
-                found.setdefault(placement.key, stock.Owner(stock.ALLOCATION, placement.key.split("/", 1)[0]))
+                # the planner keys an allocation's VMs `<allocation id>/<replica>/<resource>/<vm>` (the
+                # cluster store's other placements are binds in flight, keyed by pod uid)
+                if "/" in placement.key:
+                    found.setdefault(placement.key, stock.Owner(stock.ALLOCATION, placement.key.split("/", 1)[0]))
     return found
 
 

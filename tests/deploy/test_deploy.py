@@ -23,6 +23,7 @@ from extender.domain.vmrequest import parse_vm_request
 from extender.predicates.region_and_az import REASON_REGION
 from tests.conftest import FIXTURES, POLICY_DIR
 from tests.deploy_support import (
+    no_cluster,
     DEPLOY,
     EXTENDER_CONTAINER,
     NAMESPACE,
@@ -228,6 +229,7 @@ def test_the_rendered_configmaps_serve_under_gunicorn_with_the_deployment_env(ob
             Path(moved[path]).mkdir(parents=True)
     run_env = {k: moved.get(v, v) for k, v in env.items() if k.startswith("SITE_EXTENDER_")}
     run_env.update(SITE_EXTENDER_KUBE="none", SITE_EXTENDER_HOST="127.0.0.1")
+    run_env.update(no_cluster())
     run_env.pop("SITE_EXTENDER_PORT")
     with serve(tmp_path, env=run_env) as served:
         body = (POLICY_DIR / "samples" / "filter-cache.json").read_bytes()
@@ -257,6 +259,7 @@ def read_only_run(objects, tmp_path: Path, keep_tmp_dir: bool) -> tuple[list[str
             writable.append(moved[path])
     env = {k: str(moved.get(v, v)) for k, v in env_of(c).items() if k.startswith("SITE_EXTENDER_")}
     env.update(SITE_EXTENDER_KUBE="none", SITE_EXTENDER_HOST="127.0.0.1", TMPDIR=str(moved["/tmp"]))
+    env.update(no_cluster())
     env.pop("SITE_EXTENDER_PORT")
     if not keep_tmp_dir:  # no writable temp dir at all: what a read-only root without /tmp gives
         env.pop("SITE_EXTENDER_WORKER_TMP_DIR")
@@ -357,10 +360,10 @@ def test_profile_and_extender_wiring(objects) -> None:
 def test_url_prefix_is_the_extender_port_on_loopback(objects) -> None:
     url = urlsplit(the_extender(objects)["urlPrefix"])
     c = container(pod_spec(objects), EXTENDER_CONTAINER)
-    ports = {p["containerPort"] for p in c["ports"]}
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
     assert (url.scheme, url.hostname, url.path) == ("http", "127.0.0.1", "")
     assert url.port == DEFAULT_PORT == int(env_of(c)["SITE_EXTENDER_PORT"])
-    assert ports == {DEFAULT_PORT}
+    assert ports == {"extender": DEFAULT_PORT, "allocations": int(env_of(c)["SITE_EXTENDER_API_PORT"])}
 
 
 def post_routes(app) -> set[str]:
@@ -505,7 +508,12 @@ def test_network_policy_isolates_the_pods(objects) -> None:
     policy = one(objects, "NetworkPolicy", namespace=NAMESPACE)
     labels = pod_spec_labels(objects)
     assert policy["spec"]["podSelector"]["matchLabels"].items() <= labels.items()
-    assert policy["spec"]["policyTypes"] == ["Ingress"] and policy["spec"]["ingress"] == []
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+    # The allocation API's port alone (what the Service exposes); never the extender verbs' port.
+    assert policy["spec"]["ingress"] == [{"ports": [{"port": "allocations", "protocol": "TCP"}]}]
+    service = one(objects, "Service", "site-extender", NAMESPACE)
+    assert service["spec"]["selector"].items() <= labels.items()
+    assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(8889, "allocations")]
 
 
 def pod_spec_labels(objects) -> dict[str, str]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from extender.allocation.cluster_store import LEDGER
 from tests.deploy_support import DEPLOY, NAMESPACE, REPO, find, one, render
 from tests.k8s_calls import (
     Call,
@@ -31,6 +32,10 @@ OWN_NAMESPACE_ONLY = {("coordination.k8s.io", "leases")}
 kube-node-lease for the site nodes' heartbeats): a Role there may grant them. Everything else it
 touches in any namespace, so its ClusterRoles must."""
 LEASE_NAMESPACES = (NAMESPACE, "kube-node-lease")
+OWN_NAMESPACE_ONLY |= {("site-extender.io", "allocations"), ("", "configmaps")}
+NAMED_ONLY = {("", "configmaps"): [LEDGER]}
+"""Resources whose only object the extender reads and writes is this one (the admission ledger): a
+rule limited to that name grants what the code needs."""
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +52,9 @@ def rules_for(objects: list[dict[str, Any]], perm: Permission) -> list[dict[str,
             bound = {b["roleRef"]["name"] for b in find(objects, "RoleBinding", namespace=namespace)}
             rules += [r for role in find(objects, "Role", namespace=namespace) if role["metadata"]["name"] in bound
                       for r in role["rules"]]
-    return rules
+    named = NAMED_ONLY.get((perm.group, perm.resource))
+    return [{k: v for k, v in r.items() if k != "resourceNames"} if named and r.get("resourceNames") == named else r
+            for r in rules]
 
 
 def uncovered(objects: list[dict[str, Any]], calls: list[Call]) -> list[str]:

@@ -15,6 +15,7 @@ import yaml
 
 from tests.certs import CA, client_context
 from tests.deploy_support import (
+    no_cluster,
     DEPLOY,
     EXTENDER_CONTAINER,
     NAMESPACE,
@@ -158,6 +159,7 @@ def test_the_tls_deployment_env_serves_only_the_scheduler(objects, tmp_path: Pat
 
     env = {k: relocate(v) for k, v in env_of(c).items() if k.startswith("SITE_EXTENDER_")}
     env.update(SITE_EXTENDER_KUBE="none", SITE_EXTENDER_HOST="127.0.0.1")
+    env.update(no_cluster())
     env.pop("SITE_EXTENDER_PORT")
     tls_config = scheduler_config(objects)["extenders"][0]["tlsConfig"]
     client_files = {k: secrets["site-scheduler-extender-client"][secret_mount(objects, SCHEDULER_CONTAINER, v)[1]]

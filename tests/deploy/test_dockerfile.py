@@ -96,8 +96,8 @@ def test_entrypoint_is_gunicorn_with_the_packages_config() -> None:
 def test_port_matches_the_app_and_the_deployment() -> None:
     env = image_env()
     assert last("EXPOSE") == str(DEFAULT_PORT) == env["SITE_EXTENDER_PORT"]
-    ports = [p["containerPort"] for p in extender_container()["ports"]]
-    assert ports == [DEFAULT_PORT]
+    ports = {p["name"]: p["containerPort"] for p in extender_container()["ports"]}
+    assert ports["extender"] == DEFAULT_PORT
 
 
 def test_user_is_numeric_non_root_and_the_deployments() -> None:

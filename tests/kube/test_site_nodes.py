@@ -16,7 +16,7 @@ from datetime import datetime
 
 import pytest
 
-from extender.domain.model import Site
+from extender.domain.model import Host, Site
 from extender.kube.site_nodes import NODE_LEASE_SECONDS, Advertised, advertise
 from tests.builders import make_host
 from tests.server import REPO, serve
@@ -108,6 +108,7 @@ def test_one_keeper_keeps_the_site_nodes_and_the_other_takes_over(cluster, tmp_p
                   "topology.kubernetes.io/zone": "sn-az1", "site-extender.io/managed-by": "site-extender"}
         assert {k: node["metadata"]["labels"].get(k) for k in labels} == labels
         assert node["status"]["allocatable"]["site-extender.io/vm"] == "20"
+        assert node["status"]["allocatable"]["site-extender.io/vcpu"] == "8"
         # The site's figures (one host of 8 vCPU, 8192 MB), which kube-scheduler counts and preempts on.
         assert {k: node["status"]["allocatable"].get(k) for k in ("site-extender.io/vcpu", "site-extender.io/ram-mb",
                                                                   "site-extender.io/instances")} == {

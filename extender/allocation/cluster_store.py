@@ -1,0 +1,384 @@
+"""The allocations store in a cluster: Allocation objects (site-extender.io), the Kubernetes API and
+etcd behind it being the store, and one ledger object that serializes admission across replicas.
+
+Reading: every replica watches the Allocations of its namespace (the node/pod cache's reflector), so
+an allocation made through one replica is counted by every other's /filter as soon as its watch event
+arrives (well under a second), and a deleted one releases its stock the same way.
+
+Admission (an allocation checked against what is free, then taken) is serialized cluster-wide by
+optimistic concurrency on the ledger, the ConfigMap `site-extender-admission`, which holds the
+resourceVersion of the newest admitted Allocation:
+  1. read the ledger (a quorum read), and wait until this replica's Allocation watch has delivered
+     every write up to the revision it names (else, after `CATCH_UP_S`, list the Allocations afresh);
+  2. plan against those Allocations, the cluster's pods and what this replica has in flight;
+  3. create the Allocation;
+  4. write the ledger, naming the new Allocation's resourceVersion, on the precondition that it is
+     still the version read in step 1. If another replica admitted meanwhile, the write fails (409):
+     the Allocation just created is deleted and the admission starts again from step 1.
+Two admissions that both succeed wrote the ledger one after the other, so the later one read the
+ledger after the earlier one wrote it, and planned with the earlier Allocation (created before that
+write) counted: no two replicas ever take the same last slot. An admission that loses the race costs
+the other nothing but a moment in which its short-lived Allocation is counted too (never too little).
+
+A bind (`bind_admission`) takes the same steps, recording its placement in the ledger instead of
+creating an Allocation; every admission counts the ledger's binds (for `BIND_TTL_S`, by pod uid once
+with the pod cache's own), so an allocation through one replica counts a bind through the other before
+its pod watch shows the pod bound.
+
+Fail closed: when the API server cannot be reached or refuses, the store is unavailable (503 on the
+allocation API), and the extender is not ready until the Allocation watch has listed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import MappingProxyType
+from typing import Any
+
+import msgspec
+from kubernetes.client import CoreV1Api, CustomObjectsApi
+
+from extender.allocation.service import AdmissionConflict, AllocationExists
+from extender.allocation.store import StoredAllocation, StoreUnavailable
+from extender.domain.model import Placement
+from extender.errors import ClusterError, ConflictError, NotFoundError, PlacementsUnavailable
+from extender.kube.api import api_errors
+from extender.kube.cache import KubeCache
+from extender.kube.reflector import Reflector
+from extender.kube.resources import ALLOCATIONS, API_VERSION, GROUP, VERSION, object_name
+
+log = logging.getLogger(__name__)
+
+LEDGER = "site-extender-admission"
+LEDGER_KEY = "allocations-resource-version"
+BINDS_KEY = "binds"
+BIND_TTL_S = 60.0
+"""How long the ledger keeps a bind: long after every replica's pod watch has shown the pod bound."""
+CATCH_UP_S = 1.0
+"""How long an admission waits for this replica's watch to reach the ledger before listing afresh."""
+TIMEOUT_S = 10.0
+ATTEMPTS = 8
+
+
+class _Meta(msgspec.Struct, frozen=True):
+    name: str = ""
+    resourceVersion: str = ""
+    creationTimestamp: str = ""
+    deletionTimestamp: str | None = None
+
+
+class PlacementSpec(msgspec.Struct, frozen=True, omit_defaults=True, rename="camel"):
+    key: str
+    site: str
+    flavor: str
+    vcpus: int
+    ram: int
+    need_eip: bool = False
+    storage: dict[str, int] = {}
+    group: str = ""
+
+
+class AllocationSpec(msgspec.Struct, frozen=True, rename="camel"):
+    id: str
+    replicas: int
+    resource_groups: list[dict[str, Any]]
+    placements: list[PlacementSpec]
+
+
+class BindEntry(msgspec.Struct, frozen=True):
+    """A bind admitted through the ledger, counted by every admission until the pod watches show it."""
+
+    placement: PlacementSpec
+    at: float
+
+
+class AllocationObject(msgspec.Struct, frozen=True):
+    spec: AllocationSpec
+    metadata: _Meta = _Meta()
+
+
+def _spec(p: Placement) -> PlacementSpec:
+    return PlacementSpec(key=p.key, site=p.site_id, flavor=p.flavor_id, vcpus=p.vcpus, ram=p.ram,
+                         need_eip=p.need_eip, storage=dict(p.storage), group=p.group)
+
+
+def _placement(p: PlacementSpec) -> Placement:
+    return Placement(key=p.key, site_id=p.site, flavor_id=p.flavor, vcpus=p.vcpus, ram=p.ram, need_eip=p.need_eip,
+                     storage=MappingProxyType(dict(p.storage)), group=p.group)
+
+
+def _stored(obj: AllocationObject) -> StoredAllocation:
+    created = obj.metadata.creationTimestamp
+    at = calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) if created else 0.0
+    return StoredAllocation(obj.spec.id, at, {"allocation": {"id": obj.spec.id,
+                                                             "resource_groups": obj.spec.resource_groups}})
+
+
+_object = msgspec.json.Decoder(AllocationObject)
+_list = msgspec.json.Decoder(msgspec.defstruct("AllocationList", [("items", list[AllocationObject], [])]))
+
+
+class ClusterAllocationStore:
+    """Allocations as Allocation objects in `namespace`; a `PlacementSource` from their watch."""
+
+    def __init__(self, custom: CustomObjectsApi, core: CoreV1Api, namespace: str, cache: KubeCache) -> None:
+        self.custom = custom
+        self.core = core
+        self.namespace = namespace
+        self._objects: dict[str, AllocationObject] = {}
+        self._binds: tuple[BindEntry, ...] = ()
+        """The binds of the ledger as last read that this replica's pod watch has not shown bound yet:
+        counted until then (or until they expire)."""
+        self._seen: dict[str, float] = {}
+        """Pods this replica's watch has shown bound (uid -> when), for `BIND_TTL_S`: their binds in the
+        ledger are the pod cache's business from then on (a pod deleted right after is released)."""
+        self._version = 0
+        self._view: tuple[int, tuple[Placement, ...]] = (0, ())
+        self._reflector: Reflector[AllocationObject] = cache.watch(ALLOCATIONS, self._list_call, AllocationObject,
+                                                                    self._replace, self._apply)
+
+    # --- the watch ----------------------------------------------------------------------------------
+
+    def _list_call(self, watch: bool | None, **kwargs: Any) -> Any:
+        return self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, ALLOCATIONS, watch=watch,
+                                                         **kwargs)
+
+    def _replace(self, items: list[AllocationObject]) -> None:
+        self._objects = {o.metadata.name: o for o in items}
+        self._version += 1
+
+    def _apply(self, event: str, obj: AllocationObject) -> None:
+        objects = dict(self._objects)
+        if event == "DELETED":
+            objects.pop(obj.metadata.name, None)
+        else:
+            objects[obj.metadata.name] = obj
+        self._objects = objects
+        self._version += 1
+
+    # --- PlacementSource ----------------------------------------------------------------------------
+
+    def placements(self) -> tuple[int, Sequence[Placement]]:
+        """The Allocations' placements, and the binds the ledger holds (by pod uid: counted once with
+        the pod cache's own placement of the same pod)."""
+        if not self._reflector.listed:  # never "nothing placed" for "not known yet"
+            raise PlacementsUnavailable("the Allocations of the cluster are not listed yet")
+        version, objects, binds = self._version, self._objects, self._binds
+        if self._view[0] != version:
+            self._view = (version, (*(_placement(p) for o in objects.values() for p in o.spec.placements),
+                                    *(_placement(b.placement) for b in binds)))
+        return self._view
+
+    def seen_bound(self, uid: str) -> None:
+        """The pod watch shows the pod `uid` bound with its placement: the ledger's bind of it, if any,
+        is no longer counted here."""
+        now = time.monotonic()
+        seen = {k: t for k, t in self._seen.items() if now - t < BIND_TTL_S} if len(self._seen) > 1000 else self._seen
+        seen[uid] = now
+        self._seen = seen
+        if any(b.placement.key == uid for b in self._binds):
+            self._binds = tuple(b for b in self._binds if b.placement.key != uid)
+            self._version += 1
+
+    # --- reads --------------------------------------------------------------------------------------
+
+    def get(self, allocation_id: str) -> StoredAllocation | None:
+        try:
+            with self._available("read"), api_errors():
+                response = self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, ALLOCATIONS, object_name(allocation_id), _preload_content=False,
+                    _request_timeout=TIMEOUT_S)
+                obj = _object.decode(_read(response))
+        except NotFoundError:
+            return None
+        return _stored(obj) if obj.spec.id == allocation_id else None
+
+    def list(self) -> list[StoredAllocation]:
+        return sorted((_stored(o) for o in self._fresh()), key=lambda s: (s.created_at, s.id))
+
+    def _fresh(self) -> list[AllocationObject]:
+        """Every Allocation as of now (a quorum list, not the watch)."""
+        with self._available("list"), api_errors():
+            response = self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, ALLOCATIONS,
+                                                                 _preload_content=False, _request_timeout=TIMEOUT_S)
+            return _list.decode(_read(response)).items
+
+    # --- writes -------------------------------------------------------------------------------------
+
+    def delete(self, allocation_id: str) -> bool:
+        """Release an allocation: its Allocation goes, and every replica's watch frees its stock."""
+        if self.get(allocation_id) is None:
+            return False
+        try:
+            with self._available("delete"), api_errors():
+                self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, ALLOCATIONS,
+                                                            object_name(allocation_id), _request_timeout=TIMEOUT_S)
+        except NotFoundError:
+            return False
+        return True
+
+    @contextmanager
+    def transaction(self) -> Iterator[ClusterTransaction]:
+        """One admission (steps 1 to 4 above); raises `AdmissionConflict` when another replica admitted
+        meanwhile (nothing was kept: plan again)."""
+        with self._available("admit"):
+            ledger, objects = self._caught_up()
+            txn = ClusterTransaction(self, objects)
+            yield txn
+            if txn.created is not None:
+                name, revision = txn.created
+                try:
+                    self._write_ledger(ledger, revision)
+                except (ClusterError, AdmissionConflict):
+                    self._undo(name)
+                    raise
+
+    @contextmanager
+    def bind_admission(self) -> Iterator[BindAdmission]:
+        """A bind's admission: the ledger read and caught up with (its binds counted in `placements`),
+        then written with the bind `record`ed in the block. Raises `AdmissionConflict` when another
+        replica admitted meanwhile (the caller drops what it reserved and checks again)."""
+        with self._available("admit"):
+            ledger, _ = self._caught_up()
+            admission = BindAdmission()
+            yield admission
+            if admission.placement is not None:
+                self._write_ledger(ledger, ledger.get(LEDGER_KEY) or "0", admission.placement)
+
+    def _caught_up(self) -> tuple[dict[str, Any], list[AllocationObject]]:
+        """Step 1: the ledger, and every Allocation admitted up to it; the ledger's binds counted."""
+        ledger = self._read_ledger()
+        revision = int(ledger.get(LEDGER_KEY) or 0)
+        if self._reflector.wait_for(revision, CATCH_UP_S):
+            objects = list(self._objects.values())
+        else:
+            log.warning("allocations watch behind the ledger (%d < %d): listing afresh", self._reflector.revision,
+                        revision)
+            objects = self._fresh()
+        binds = tuple(b for b in _live_binds(ledger) if b.placement.key not in self._seen)
+        if binds != self._binds:
+            self._binds = binds
+            self._version += 1
+        return ledger, objects
+
+    @contextmanager
+    def _available(self, what: str) -> Iterator[None]:
+        try:
+            yield
+        except (NotFoundError, ConflictError):
+            raise
+        except ClusterError as exc:
+            raise StoreUnavailable(f"allocation store unavailable: cannot {what} Allocations: {exc}") from exc
+
+    def _read_ledger(self) -> dict[str, Any]:
+        """The ledger as of now (a quorum read), created first if missing (any replica may, one wins)."""
+        try:
+            with api_errors():
+                found = self.core.read_namespaced_config_map(LEDGER, self.namespace, _request_timeout=TIMEOUT_S)
+        except NotFoundError:
+            self.create_ledger()
+            with api_errors():
+                found = self.core.read_namespaced_config_map(LEDGER, self.namespace, _request_timeout=TIMEOUT_S)
+        return {"resourceVersion": found.metadata.resource_version, **(found.data or {})}
+
+    def _write_ledger(self, ledger: dict[str, Any], revision: str, bind: Placement | None = None) -> None:
+        """Step 4: the ledger replaced on the precondition of the version read in step 1."""
+        binds = [*_live_binds(ledger), *([BindEntry(_spec(bind), time.time())] if bind is not None else [])]
+        body = {"metadata": {"name": LEDGER, "namespace": self.namespace, "resourceVersion": ledger["resourceVersion"]},
+                "data": {LEDGER_KEY: revision, BINDS_KEY: msgspec.json.encode(binds).decode()}}
+        try:
+            with api_errors():
+                self.core.replace_namespaced_config_map(LEDGER, self.namespace, body, _request_timeout=TIMEOUT_S)
+        except ConflictError as exc:
+            raise AdmissionConflict(f"another replica admitted meanwhile: {exc.message}") from exc
+
+    def _undo(self, name: str) -> None:
+        try:
+            with api_errors():
+                self.custom.delete_namespaced_custom_object(GROUP, VERSION, self.namespace, ALLOCATIONS, name,
+                                                            _request_timeout=TIMEOUT_S)
+        except NotFoundError:
+            pass
+        except ClusterError as exc:  # it stays counted, never too little: said, not hidden
+            log.error("Allocation %s of a lost admission could not be deleted: %s", name, exc)
+
+    def create_ledger(self) -> None:
+        body = {"metadata": {"name": LEDGER, "namespace": self.namespace,
+                             "labels": {"app.kubernetes.io/part-of": "site-extender"}}, "data": {LEDGER_KEY: "0"}}
+        try:
+            with api_errors():
+                self.core.create_namespaced_config_map(self.namespace, body, _request_timeout=TIMEOUT_S)
+        except ConflictError:
+            pass
+
+
+def _live_binds(ledger: dict[str, Any]) -> tuple[BindEntry, ...]:
+    try:
+        entries = msgspec.json.decode(ledger.get(BINDS_KEY) or "[]", type=list[BindEntry])
+    except msgspec.DecodeError as exc:  # written by this code only: unreadable means tampered with
+        raise StoreUnavailable(f"the admission ledger {LEDGER} holds unreadable binds: {exc}") from exc
+    now = time.time()
+    return tuple(e for e in entries if now - e.at < BIND_TTL_S)
+
+
+class BindAdmission:
+    """What a bind records inside `ClusterAllocationStore.bind_admission()`."""
+
+    placement: Placement | None = None
+
+    def record(self, placement: Placement) -> None:
+        self.placement = placement
+
+
+class ClusterTransaction:
+    """What an allocation does inside `ClusterAllocationStore.transaction()`."""
+
+    def __init__(self, store: ClusterAllocationStore, objects: list[AllocationObject]) -> None:
+        self.store = store
+        self.objects = objects
+        self.created: tuple[str, str] | None = None
+        """(name, resourceVersion) of the Allocation this admission created."""
+
+    def placements(self) -> tuple[Placement, ...]:
+        """What the Allocations admitted up to the ledger hold, and the binds the ledger holds."""
+        return (*(_placement(p) for o in self.objects for p in o.spec.placements),
+                *(_placement(b.placement) for b in self.store._binds))
+
+    def exists(self, allocation_id: str) -> bool:
+        return self.store.get(allocation_id) is not None
+
+    def insert(self, allocation_id: str, answer: dict[str, Any], placements: Sequence[Placement]) -> None:
+        groups = answer["allocation"]["resource_groups"]
+        name = object_name(allocation_id)
+        body = {"apiVersion": API_VERSION, "kind": "Allocation", "metadata": {"name": name, "namespace": self.store.namespace},
+                "spec": {"id": allocation_id, "replicas": len(groups), "resourceGroups": groups,
+                         "placements": [msgspec.to_builtins(_spec(p)) for p in placements]}}
+        try:
+            with self.store._available("create"), api_errors():
+                response = self.store.custom.create_namespaced_custom_object(
+                    GROUP, VERSION, self.store.namespace, ALLOCATIONS, body, _preload_content=False,
+                    _request_timeout=TIMEOUT_S)
+                created = msgspec.json.decode(_read(response), type=AllocationObject)
+        except ConflictError:  # the same id created through another replica meanwhile
+            raise AllocationExists(allocation_id) from None
+        self.created = (name, created.metadata.resourceVersion)
+        sites = ",".join(dict.fromkeys(g["selected"]["node_id"] for g in groups))
+        try:
+            with api_errors():
+                self.store.custom.patch_namespaced_custom_object_status(
+                    GROUP, VERSION, self.store.namespace, ALLOCATIONS, name,
+                    {"status": {"phase": "Allocated", "sites": sites}}, _content_type="application/merge-patch+json",
+                    _request_timeout=TIMEOUT_S)
+        except ClusterError as exc:  # the Allocation holds its stock all the same; only kubectl's columns lack
+            log.warning("Allocation %s: status not written: %s", name, exc)
+
+
+def _read(response: Any) -> bytes:
+    try:
+        return response.data
+    finally:
+        response.release_conn()
