@@ -296,12 +296,25 @@ def scheduler_config(extender_url: str) -> dict[str, Any]:
 
 
 @contextmanager
-def running_scheduler(plane: ControlPlane, extender: Extender, name: str) -> Iterator[None]:
+def running_scheduler(plane: ControlPlane, extender: Extender, name: str) -> Iterator[subprocess.Popen[bytes]]:
     with plane.scheduler(scheduler_config(extender.url), name=name, extra_args=["--v=1"]) as process:
         time.sleep(0.2)
         if process.poll() is not None:
             raise RuntimeError(f"kube-scheduler exited ({process.returncode}):\n{plane.log(name)[-3000:]}")
-        yield
+        yield process
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process and every process it started, from /proc."""
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        with suppress(FileNotFoundError, ProcessLookupError):
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for task in os.listdir(f"/proc/{current}/task"):
+                pending += map(int, Path(f"/proc/{current}/task/{task}/children").read_text().split())
+    return total
 
 
 # --- figures -------------------------------------------------------------------------------------
