@@ -17,6 +17,7 @@ from extender.config.settings import STATE_CLUSTER, STATE_FILES, Settings
 from extender.errors import ConfigError, KubeConfigError
 from extender.kube.reservations import Reservations
 from extender.kube.view import ClusterView, PlacementSource, StaticCluster
+from extender.ops.observe import DecisionEvents
 from extender.protocol.service import Extender
 
 log = logging.getLogger(__name__)
@@ -141,20 +142,20 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
     extender = Extender(policies, cache, sources=(*sources, reservations))
     extender.binder = KubeBinder(core, extender, cache, reservations,
                                  cluster_admission=store.bind_admission if settings.state == STATE_CLUSTER else None)
-    _record_events(extender, api)
+    extender.events = _pod_events(extender, api)
     cache.start()
     log.info("watching nodes and pods%s through %s; /readyz answers 503 until the first full list",
              " and the inventory's Sites and Regions" if settings.state == STATE_CLUSTER else "", target.describe())
     return _Wired(extender, store, target.mode, access)
 
 
-def _record_events(extender: Extender, api: object) -> None:
+def _pod_events(extender: Extender, api: object) -> DecisionEvents:
     """Events about VM pods (`Placed`, `FailedPlacement`), written by a thread of their own."""
     from kubernetes.client import EventsV1Api
 
     from extender.kube import events
 
-    events.attach(extender, events.EventRecorder(EventsV1Api(api)).start())
+    return events.PodEvents(extender, events.EventRecorder(EventsV1Api(api)).start())
 
 
 def _log_start(policies: PolicyStore, cluster_mode: str) -> None:
@@ -203,6 +204,7 @@ def _harden(app: Flask, service: Extender) -> None:
 
     recent = app.extensions[status_page.EXTENSION_KEY] = RecentDecisions()
     app.register_blueprint(status_page.bp)
-    service.observer = observe.Observer(metrics.init_app(app, service.cluster, service.policies, stock_left), recent)
+    service.observer = observe.Observer(metrics.init_app(app, service.cluster, service.policies, stock_left), recent,
+                                       service.events)
     tls.init_app(app)
     limits.init_app(app)

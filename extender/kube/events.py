@@ -285,32 +285,23 @@ class EventRecorder:
 # --- where the extender calls it -------------------------------------------------------------------------
 
 
-def attach(extender: Any, recorder: EventRecorder) -> None:
-    """Record events from this service instance's verbs: a `FailedPlacement` Warning when a /filter
-    passes no node of those asked, a `Placed` event after a /bind that bound the pod. The verbs stay
-    the service's own (observed: logged and counted); the events follow their answers."""
-    filter_ = extender.filter
-    bind = extender.bind
+class PodEvents:
+    """Events that follow the service's decisions: a `FailedPlacement` Warning when a /filter passes no
+    node of those asked, a `Placed` event after a /bind that bound the pod. The service's `Observer`
+    hands every decision to `after`, beside its log line and metrics."""
 
-    def filter_with_events(args: Any) -> Any:
-        result = filter_(args)
+    def __init__(self, service: Any, recorder: EventRecorder) -> None:
+        self.service = service
+        self.recorder = recorder
+
+    def after(self, verb: str, args: Any, result: Any) -> None:
         try:
-            _after_filter(recorder, extender, args, result)
+            if verb == "filter":
+                _after_filter(self.recorder, self.service, args, result)
+            elif verb == "bind" and not result.Error:
+                _after_bind(self.recorder, self.service, args)
         except Exception:  # noqa: BLE001 - an event must never change the answer
-            log.exception("cannot record the filter event")
-        return result
-
-    def bind_with_events(args: Any) -> Any:
-        result = bind(args)
-        try:
-            if not result.Error:
-                _after_bind(recorder, extender, args)
-        except Exception:  # noqa: BLE001 - an event must never change the answer
-            log.exception("cannot record the bind event")
-        return result
-
-    extender.filter = filter_with_events
-    extender.bind = bind_with_events
+            log.exception("cannot record the %s event", verb)
 
 
 def _after_filter(recorder: EventRecorder, extender: Any, args: Any, result: Any) -> None:

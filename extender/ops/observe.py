@@ -1,7 +1,8 @@
 """One structured log line and the metrics of every decision the extender makes.
 
 The service marks each verb `@observed("filter")` (and prioritize, bind, preempt); the app gives the
-service an `Observer` with its metrics (`service.observer`). Without one a verb is not observed (a
+service an `Observer` with its metrics (`service.observer`), the status page's ring of recent decisions
+and, with a cluster, the pod events that follow decisions. Without one a verb is not observed (a
 service used outside the app). The log line carries the pod, the verb, the nodes asked and kept, the
 top site and the duration; never the request body.
 """
@@ -12,7 +13,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from extender.engine.decide import FilterDecision
 from extender.ops.metrics import OUTCOME_ERROR, OUTCOME_OK, Metrics, set_outcome
@@ -67,12 +68,20 @@ def _describe(verb: str, result: Any, metrics: Metrics, decision: Any = None) ->
     return {"error": getattr(result, "Error", "") or ""}
 
 
-class Observer:
-    """Logs and counts each decision into `metrics`; with `recent`, keeps it there for the status page."""
+class DecisionEvents(Protocol):
+    def after(self, verb: str, args: Any, result: Any) -> None:
+        """Called with each answer; must never raise."""
 
-    def __init__(self, metrics: Metrics, recent: RecentDecisions | None = None) -> None:
+
+class Observer:
+    """Logs and counts each decision into `metrics`; with `recent`, keeps it there for the status page;
+    with `events`, hands it on for the pod's Kubernetes events."""
+
+    def __init__(self, metrics: Metrics, recent: RecentDecisions | None = None,
+                 events: DecisionEvents | None = None) -> None:
         self.metrics = metrics
         self.recent = recent
+        self.events = events
 
     def observe(self, verb: str, args: Any, call: Callable[[], Any]) -> Any:
         """`call()`'s answer to `verb` with `args`, logged and counted. For the `DECIDED` verbs `call`
@@ -104,6 +113,8 @@ class Observer:
                 self.recent.record(verb, fields, result, decision)
             except Exception:  # noqa: BLE001 - observing must never change the answer
                 log.exception("cannot keep the %s decision for the status page", verb)
+        if self.events is not None:
+            self.events.after(verb, args, result)
         return result
 
 

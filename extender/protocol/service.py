@@ -16,7 +16,7 @@ from extender.engine.frames import NodeFrames
 from extender.engine.snapshot import Snapshot
 from extender.errors import PlacementsUnavailable, VMRequestError
 from extender.kube.view import Binder, ClusterView, PlacementSource, StaticCluster
-from extender.ops.observe import Observer, observed
+from extender.ops.observe import DecisionEvents, Observer, observed
 from extender.protocol.wire import (
     ExtenderArgs,
     ExtenderBindingArgs,
@@ -57,6 +57,8 @@ class Extender:
         such decisions never both take the last slot: every admission path must hold it."""
         self.observer: Observer | None = None
         """Logs and counts each verb (`observed`); the app sets it."""
+        self.events: DecisionEvents | None = None
+        """With a cluster, the pod events that follow decisions; the app sets it, the observer calls it."""
         self._lock = threading.Lock()
         self._snapshot: tuple[_SnapshotKey, Snapshot] | None = None
         self._frames: NodeFrames | None = None
