@@ -19,8 +19,10 @@ bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 if _api_port := env("API_PORT"):  # the allocation API's own port (extender.allocation.access)
     bind.append(f"[{_host}]:{_api_port}" if ":" in _host else f"{_host}:{_api_port}")
 workers = int(env("WORKERS", "1") or 1)
-worker_class = "gthread"
-threads = int(env("THREADS", "4") or 4)
+# gthread with a deadline per request and no thread for a quiet connection (extender/ops/worker.py):
+# 30 idle and 4 trickling connections leave a /filter from the scheduler unaffected.
+worker_class = "extender.ops.worker.DeadlineThreadWorker"
+threads = int(env("THREADS", "8") or 8)
 # A worker whose main loop stops for this long is killed and replaced: shorter than the scheduler's
 # httpTimeout (10 s in deploy/; set it lower with the scheduler's default of 5 s), so a hung worker is
 # gone before the calls waiting on it pile up. It also bounds the worker's boot.
@@ -79,9 +81,7 @@ def post_worker_init(worker: object) -> None:
     import gc
 
     from extender.config import reloader
-    from extender.ops import limits
 
-    limits.bound_connection_reads()
     reloader.start(worker.wsgi)  # type: ignore[attr-defined]
     gc.freeze()
     gc.set_threshold(20_000, 20, 50)

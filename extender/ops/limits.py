@@ -26,8 +26,9 @@ JSON_ONLY_PREFIXES = ("/v1/",)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 JSON = "application/json"
 DEFAULT_READ_TIMEOUT = 5.0
-"""Seconds a client gets to send its whole body (also the socket timeout while answering): half the
-scheduler's default httpTimeout. A client that stalls mid-body would otherwise hold a thread forever."""
+"""Seconds a client gets to send its request line, headers and whole body, counted from its first byte
+(`extender.ops.worker`), and the socket timeout while answering: half the scheduler's httpTimeout in
+deploy/. A client that trickles or stalls would otherwise hold a thread forever."""
 
 MESSAGE_TOO_LARGE = ("request body exceeds the limit of {limit} bytes "
                      "(SITE_EXTENDER_MAX_BODY_BYTES; use nodeCacheCapable: true to send node names only)")
@@ -73,6 +74,8 @@ def init_app(app: Flask) -> None:
             return _refuse(400, MESSAGE_INCOMPLETE)
         if request.content_length is not None and len(body) < request.content_length:
             return _refuse(400, MESSAGE_INCOMPLETE)
+        if isinstance(sock, socket.socket) and timeout > 0:
+            sock.settimeout(timeout)  # the reads used up the request's deadline; the answer gets its own
         return None
 
     @app.errorhandler(RequestEntityTooLarge)
@@ -89,28 +92,6 @@ def init_app(app: Flask) -> None:
         response, status = _refuse(405, message)
         response.headers["Allow"] = ", ".join(sorted(exc.valid_methods or ()))
         return response, status
-
-
-def bound_connection_reads(timeout: float | None = None) -> None:
-    """In a gunicorn gthread worker: put a deadline on reading each request's headers.
-
-    gthread hands a connection to a thread once it is readable and then reads the request line and
-    headers from a blocking socket without a timeout: a few clients that send half a request hold
-    every thread. After gunicorn readies the connection for a request (`TConn.init`, called for
-    each one), the socket gets `timeout`; the body read is bounded by `init_app` again."""
-    from gunicorn.workers import gthread
-
-    deadline = read_timeout() if timeout is None else timeout
-    original = gthread.TConn.init
-    if deadline <= 0 or getattr(original, "site_extender_bounded", False):
-        return
-
-    def init(self: gthread.TConn) -> None:
-        original(self)
-        self.sock.settimeout(deadline)
-
-    init.site_extender_bounded = True  # type: ignore[attr-defined]
-    gthread.TConn.init = init  # type: ignore[method-assign]
 
 
 def _buffer_unsized_body(limit: int | None) -> None:
