@@ -27,7 +27,7 @@ from extender.allocation.service import AllocationExists, AllocationRefused, All
 from extender.allocation.store import AllocationStore, StoreUnavailable
 from extender.config.policy import Policy, load_policy, resolve_policy_file
 from extender.config.policy_store import EMPTY_INVENTORY, PolicyStore
-from extender.config.settings import STATE_CLUSTER, Settings
+from extender.config.settings import STATE_CLUSTER, Settings, SettingsError
 from extender.domain.inventory import load_inventory
 from extender.errors import ConfigError, PolicyError
 from extender.kube.view import StaticCluster
@@ -60,6 +60,8 @@ def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
 def settings() -> Settings:
     try:
         return Settings()
+    except SettingsError as exc:
+        fail(str(exc))
     except ConfigError as exc:
         fail(f"CONFIG_BASE does not load:\n{exc}")
 
@@ -166,6 +168,8 @@ def serve(host: str | None, port: int | None) -> None:
         os.environ["SITE_EXTENDER_HOST"] = host
     if port is not None:
         os.environ["SITE_EXTENDER_PORT"] = str(port)
+    # gunicorn's settings first: a bad one ends here in one line with exit code 2 (the module says it).
+    import extender.ops.gunicorn_conf  # noqa: F401
     config = settings()
     try:
         # With the state in the cluster, the inventory is watched there: only the policy is checked here.

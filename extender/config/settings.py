@@ -6,9 +6,10 @@ import os
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from extender.config.legacy_conf import CONF_FILE, LegacyConf, config_base, load_conf
-from extender.errors import ConfigError
+from extender.errors import ConfigError, ExtenderError
 
 ENV_PREFIX = "SITE_EXTENDER_"
 DEFAULT_PORT = 8888
@@ -67,12 +68,45 @@ def _inventory() -> Path | None:
     return conf.inventory if conf else None
 
 
+class SettingsError(ExtenderError):
+    """A setting that cannot be used: one line naming the variable, the value and what it takes."""
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def env_number(name: str, default: float, kind: type[int] | type[float] = int, minimum: float = 1,
+               maximum: float | None = None) -> Any:
+    """SITE_EXTENDER_<name> as `kind`, within bounds, or `SettingsError` saying what it takes."""
+    raw = env(name)
+    if raw is None:
+        return kind(default)
+    what = "a whole number" if kind is int else "a number"
+    bounds = f" from {minimum:g} to {maximum:g}" if maximum is not None else f" of at least {minimum:g}"
+    try:
+        value = kind(raw.strip())
+    except ValueError:
+        value = None
+    if value is None or value != value or value < minimum or (maximum is not None and value > maximum):
+        raise SettingsError(f"{ENV_PREFIX}{name}={raw!r}: must be {what}{bounds}")
+    return value
+
+
+def log_level() -> str:
+    """SITE_EXTENDER_LOG_LEVEL, lower case, one of `LOG_LEVELS`."""
+    raw = env("LOG_LEVEL", "info") or "info"
+    if raw.strip().lower() not in LOG_LEVELS:
+        raise SettingsError(f"{ENV_PREFIX}LOG_LEVEL={raw!r}: unknown log level; one of {', '.join(LOG_LEVELS)}")
+    return raw.strip().lower()
+
+
 def listen() -> tuple[str, int]:
     """(host, port) to serve on: SITE_EXTENDER_HOST/PORT, else CONFIG_BASE's conf.yaml, else 0.0.0.0:8888."""
     conf = legacy()
     host = env("HOST") or (conf.address if conf and conf.address else "0.0.0.0")
-    port = env("PORT") or (str(conf.port) if conf and conf.port else str(DEFAULT_PORT))
-    return host, int(port)
+    if env("PORT") is not None:
+        return host, env_number("PORT", DEFAULT_PORT, int, 1, 65535)
+    return host, int(conf.port) if conf and conf.port else DEFAULT_PORT
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,5 +140,5 @@ class Settings:
     fold_unresolvable: bool = field(default_factory=lambda: flag("FOLD_UNRESOLVABLE"))
     """SITE_EXTENDER_FOLD_UNRESOLVABLE: answer unresolvable failures in FailedNodes as well (kube-scheduler < 1.21)."""
     max_body_bytes: int = field(
-        default_factory=lambda: int(env("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES)) or DEFAULT_MAX_BODY_BYTES)
+        default_factory=lambda: env_number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
     )

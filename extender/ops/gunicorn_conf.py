@@ -8,31 +8,40 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-from extender.config.settings import env, listen
+from extender.config.settings import SettingsError, env, env_number, listen, log_level
 from extender.ops import logs, tls
+from extender.ops.limits import read_timeout
 
-_host, _port = listen()
+try:
+    # A bad setting ends the start with one line and exit code 2 (invalid input), never a traceback
+    # from gunicorn's internals with exit code 1.
+    _host, _port = listen()
+    workers = env_number("WORKERS", 1)
+    threads = env_number("THREADS", 8)
+    # A worker whose main loop stops for this long is killed and replaced: shorter than the scheduler's
+    # httpTimeout (10 s in deploy/; set it lower with the scheduler's default of 5 s), so a hung worker is
+    # gone before the calls waiting on it pile up. It also bounds the worker's boot.
+    timeout = env_number("WORKER_TIMEOUT", 8)
+    # SIGTERM: stop accepting, finish the requests in flight for up to this long (< terminationGracePeriodSeconds).
+    graceful_timeout = env_number("GRACEFUL_TIMEOUT", 10, minimum=0)
+    keepalive = env_number("KEEPALIVE", 30, minimum=0)
+    loglevel = log_level()
+    read_timeout()
+except SettingsError as _exc:
+    sys.stderr.write(f"site-extender: {_exc}\n")
+    sys.exit(2)
 bind = [f"[{_host}]:{_port}" if ":" in _host else f"{_host}:{_port}"]
 if _api_port := env("API_PORT"):  # the allocation API's own port (extender.allocation.access)
     bind.append(f"[{_host}]:{_api_port}" if ":" in _host else f"{_host}:{_api_port}")
-workers = int(env("WORKERS", "1") or 1)
 # gthread with a deadline per request and no thread for a quiet connection (extender/ops/worker.py):
 # 30 idle and 4 trickling connections leave a /filter from the scheduler unaffected.
 worker_class = "extender.ops.worker.DeadlineThreadWorker"
-threads = int(env("THREADS", "8") or 8)
-# A worker whose main loop stops for this long is killed and replaced: shorter than the scheduler's
-# httpTimeout (10 s in deploy/; set it lower with the scheduler's default of 5 s), so a hung worker is
-# gone before the calls waiting on it pile up. It also bounds the worker's boot.
-timeout = int(env("WORKER_TIMEOUT", "8") or 8)
-# SIGTERM: stop accepting, finish the requests in flight for up to this long (< terminationGracePeriodSeconds).
-graceful_timeout = int(env("GRACEFUL_TIMEOUT", "10") or 10)
-keepalive = int(env("KEEPALIVE", "30") or 30)
 accesslog = env("ACCESS_LOG", "-")
 errorlog = "-"
-loglevel = (env("LOG_LEVEL", "info") or "info").lower()
 logconfig_dict = logs.gunicorn_logconfig()
 wsgi_app = "extender.app:create_app()"
 # gunicorn >= 24 opens a control socket under $HOME: not wanted with a read-only root filesystem.

@@ -18,7 +18,7 @@ from flask import Flask, Response, jsonify, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import ClientDisconnected, MethodNotAllowed, RequestEntityTooLarge
 
-from extender.config.settings import env
+from extender.config.settings import env_number
 
 PROTOCOL_PATHS = frozenset({"/filter", "/prioritize", "/bind", "/preempt"})
 JSON_ONLY_PREFIXES = ("/v1/",)
@@ -40,7 +40,7 @@ MESSAGE_CHUNKED = "malformed chunked body: {error}"
 
 
 def read_timeout() -> float:
-    return float(env("READ_TIMEOUT", str(DEFAULT_READ_TIMEOUT)) or DEFAULT_READ_TIMEOUT)
+    return env_number("READ_TIMEOUT", DEFAULT_READ_TIMEOUT, float, minimum=0)
 
 
 def init_app(app: Flask) -> None:

@@ -13,7 +13,7 @@ import math
 from datetime import datetime, timezone
 from typing import Any
 
-from extender.config.settings import env
+from extender.config.settings import log_level
 
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None)).keys()) | {"message", "asctime"}
 
@@ -22,7 +22,7 @@ ACCESS_FIELDS = {"h": "remote", "m": "method", "U": "path", "q": "query", "s": "
 
 
 def level() -> str:
-    return (env("LOG_LEVEL", "info") or "info").upper()
+    return log_level().upper()
 
 
 def _jsonable(value: Any) -> Any:
