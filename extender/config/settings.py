@@ -105,7 +105,7 @@ def listen() -> tuple[str, int]:
     conf = legacy()
     host = env("HOST") or (conf.address if conf and conf.address else "0.0.0.0")
     if env("PORT") is not None:
-        return host, env_number("PORT", DEFAULT_PORT, int, 1, 65535)
+        return host, env_number("PORT", DEFAULT_PORT, int, 0, 65535)  # 0: any free port
     return host, int(conf.port) if conf and conf.port else DEFAULT_PORT
 
 

@@ -16,8 +16,8 @@ pytestmark = pytest.mark.process
 GUNICORN = [sys.executable, "-m", "gunicorn", "-c", "python:extender.ops.gunicorn_conf"]
 SERVE = [sys.executable, "-c", "from extender.cli.commands import main; main()", "serve"]
 CASES = [
-    ({"SITE_EXTENDER_PORT": "abc"}, "site-extender: SITE_EXTENDER_PORT='abc': must be a whole number from 1 to 65535"),
-    ({"SITE_EXTENDER_PORT": "70000"}, "site-extender: SITE_EXTENDER_PORT='70000': must be a whole number from 1 to 65535"),
+    ({"SITE_EXTENDER_PORT": "abc"}, "site-extender: SITE_EXTENDER_PORT='abc': must be a whole number from 0 to 65535"),
+    ({"SITE_EXTENDER_PORT": "70000"}, "site-extender: SITE_EXTENDER_PORT='70000': must be a whole number from 0 to 65535"),
     ({"SITE_EXTENDER_LOG_LEVEL": "verbose"},
      "site-extender: SITE_EXTENDER_LOG_LEVEL='verbose': unknown log level; one of debug, info, warning, error, critical"),
     ({"SITE_EXTENDER_THREADS": "many"}, "site-extender: SITE_EXTENDER_THREADS='many': must be a whole number of at least 1"),
