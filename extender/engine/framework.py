@@ -167,5 +167,17 @@ def no_args(name: str, args: Mapping[str, object]) -> None:
         raise ValueError(f"{name} takes no args, got {', '.join(sorted(args))}")
 
 
+def choice_arg(args: Mapping[str, object], key: str, choices: tuple[str, ...]) -> str:
+    """For the factory of a plugin with one option, `key`, that takes one of `choices` (the first is the
+    default): the value, or a message naming what is wrong and what would do."""
+    unknown = sorted(set(args) - {key})
+    if unknown:
+        raise ValueError(f"unknown arg {', '.join(unknown)}; known: {key}")
+    value = args.get(key, choices[0])
+    if value not in choices:
+        raise ValueError(f"{key}: expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
 __all__ = ["MAX_PLUGIN_SCORE", "POOL", "SITE", "ZONE", "Fact", "Fail", "FilterPlugin", "Joined", "Outcome",
-           "ScorePlugin", "Status", "no_args", "per_pool", "per_site", "per_zone"]
+           "ScorePlugin", "Status", "choice_arg", "no_args", "per_pool", "per_site", "per_zone"]

@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from extender.domain.capacity import eip_stock
 from extender.domain.model import VMRequest
-from extender.engine.framework import Fail, no_args, per_pool
+from extender.engine.framework import Fail, choice_arg, per_pool
 from extender.engine.places import Places
 from extender.engine.snapshot import Snapshot
 
@@ -82,10 +82,4 @@ def empty(snapshot: Snapshot, key: tuple[str, str]) -> dict[str, object]:
 
 def new(args: Mapping[str, Any]) -> EipAvailability:
     """args: `noPoolData: fail` (default) or `pass` (the original's: a region without EIP pool data passes)."""
-    unknown = sorted(set(args) - {"noPoolData"})
-    if unknown:
-        raise ValueError(f"unknown arg {', '.join(unknown)}; known: noPoolData")
-    value = args.get("noPoolData", "fail")
-    if value not in NO_POOL_DATA:
-        raise ValueError(f"noPoolData: expected one of {', '.join(NO_POOL_DATA)}, got {value!r}")
-    return EipAvailability(value)
+    return EipAvailability(choice_arg(args, "noPoolData", NO_POOL_DATA))

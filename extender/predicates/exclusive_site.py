@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from extender.domain.model import VMRequest
-from extender.engine.framework import Fail
+from extender.engine.framework import Fail, choice_arg
 from extender.engine.places import Places
 
 NAME = "ExclusiveSite"
@@ -53,10 +53,4 @@ class ExclusiveSite:
 
 def new(args: Mapping[str, Any]) -> ExclusiveSite:
     """args: `domains: allow` (default: the listed domains only) or `deny` (the original's: all but those)."""
-    unknown = sorted(set(args) - {"domains"})
-    if unknown:
-        raise ValueError(f"unknown arg {', '.join(unknown)}; known: domains")
-    mode = args.get("domains", "allow")
-    if mode not in MODES:
-        raise ValueError(f"domains: expected one of {', '.join(MODES)}, got {mode!r}")
-    return ExclusiveSite(mode)
+    return ExclusiveSite(choice_arg(args, "domains", MODES))
