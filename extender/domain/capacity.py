@@ -9,7 +9,6 @@ inventory from them is `extender.engine.index`'s.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from extender.domain.model import EipPool, Flavor, Host, VolumePool

@@ -31,7 +31,7 @@ from extender.domain.model import (
     SiteUsage,
     summarize,
 )
-from extender.engine.framework import POOL, SITE, ZONE, Fact
+from extender.engine.framework import SITE, ZONE, Fact
 from extender.engine.index import InventoryIndex, SiteIndex, index_inventory
 from extender.engine.sitetable import SiteTable
 
