@@ -6,7 +6,7 @@ import logging
 import os
 from dataclasses import dataclass
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
 
@@ -19,6 +19,9 @@ from extender.kube.reservations import Reservations
 from extender.kube.view import ClusterView, PlacementSource, StaticCluster
 from extender.ops.observe import DecisionEvents
 from extender.protocol.service import Extender
+
+if TYPE_CHECKING:
+    from extender.kube.transport import Transport
 
 log = logging.getLogger(__name__)
 
@@ -107,12 +110,14 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
     from extender.kube.binder import KubeBinder
     from extender.kube.cache import KubeCache
     from extender.kube.labeller import SiteLabeller
+    from extender.kube.transport import Transport
     from extender.protocol.wire import Pod
 
     api = config.api_client(target)
     core = CoreV1Api(api)
+    transport = Transport(api)
     reservations = Reservations()
-    labeller = SiteLabeller(core)
+    labeller = SiteLabeller(transport)
 
     def bound(pod: Pod) -> None:
         """A pod the watch shows bound with its placement recorded: the cache counts it from now on,
@@ -140,22 +145,20 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
         if settings.site_nodes:
             _keep_site_nodes(api, core, policies, settings, inventory.published.is_set)
     extender = Extender(policies, cache, sources=(*sources, reservations))
-    extender.binder = KubeBinder(core, extender, cache, reservations,
+    extender.binder = KubeBinder(transport, extender, cache, reservations,
                                  cluster_admission=store.bind_admission if settings.state == STATE_CLUSTER else None)
-    extender.events = _pod_events(extender, api)
+    extender.events = _pod_events(extender, transport, reservations)
     cache.start()
     log.info("watching nodes and pods%s through %s; /readyz answers 503 until the first full list",
              " and the inventory's Sites and Regions" if settings.state == STATE_CLUSTER else "", target.describe())
     return _Wired(extender, store, target.mode, access)
 
 
-def _pod_events(extender: Extender, api: object) -> DecisionEvents:
+def _pod_events(extender: Extender, api: Transport, reservations: Reservations) -> DecisionEvents:
     """Events about VM pods (`Placed`, `FailedPlacement`), written by a thread of their own."""
-    from kubernetes.client import EventsV1Api
-
     from extender.kube import events
 
-    return events.PodEvents(extender, events.EventRecorder(EventsV1Api(api)).start())
+    return events.PodEvents(extender, events.EventRecorder(api).start(), reservations)
 
 
 def _log_start(policies: PolicyStore, cluster_mode: str) -> None:

@@ -1,41 +1,31 @@
-"""The API calls the extender makes, with `ApiException` translated into `extender.errors` types.
+"""The API calls the extender makes on pods, and `ApiException` translated into `extender.errors` types.
 
-Bodies are read with msgspec into the wire types (`_preload_content=False`): the generated models'
-deserialisation costs more than the whole decision for a pod, and only a few fields are read.
+The pod calls (read, bind, patch) are on the bind's critical path: they go through `Transport` (the
+official client's pool and credentials, without its generated layer), their bodies read with msgspec
+into the wire types. Other calls use the generated API classes inside `api_errors()`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import msgspec
 import urllib3
-from kubernetes.client import CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
-from extender.errors import ApiError, ConflictError, GoneError, NotFoundError
+from extender.errors import ApiError
+from extender.kube.transport import MERGE_PATCH, Transport, api_error, path
 from extender.protocol.wire import Pod
 
-_ERRORS: dict[int, type[ApiError]] = {404: NotFoundError, 409: ConflictError, 410: GoneError}
 _pod_decoder = msgspec.json.Decoder(Pod)
+POD = "/api/v1/namespaces/{namespace}/pods/{name}"
 
 
 def translate(exc: ApiException) -> ApiError:
     """The error for an `ApiException`: the API server's own message (from its Status body) kept."""
-    status = int(exc.status or 0)
-    message = str(exc.reason or "")
-    body = exc.body
-    if body:
-        try:
-            decoded = json.loads(body)
-            if isinstance(decoded, dict) and decoded.get("message"):
-                message = str(decoded["message"])
-        except ValueError:
-            message = str(body)[:500]
-    return _ERRORS.get(status, ApiError)(status, str(exc.reason or ""), message)
+    return api_error(int(exc.status or 0), str(exc.reason or ""), exc.body)
 
 
 @contextmanager
@@ -49,16 +39,11 @@ def api_errors() -> Iterator[None]:
         raise ApiError(0, "Unreachable", f"API server unreachable: {exc}") from exc
 
 
-def read_pod(core: CoreV1Api, namespace: str, name: str, timeout: float) -> Pod:
-    with api_errors():
-        response = core.read_namespaced_pod(name, namespace, _preload_content=False, _request_timeout=timeout)
-        try:
-            return _pod_decoder.decode(response.data)
-        finally:
-            response.release_conn()
+def read_pod(api: Transport, namespace: str, name: str, timeout: float) -> Pod:
+    return _pod_decoder.decode(api.request("GET", path(POD, namespace=namespace, name=name), timeout=timeout))
 
 
-def bind_pod(core: CoreV1Api, namespace: str, name: str, uid: str, node: str, timeout: float,
+def bind_pod(api: Transport, namespace: str, name: str, uid: str, node: str, timeout: float,
              annotations: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> None:
     """POST pods/NAME/binding with the pod uid as precondition. kube-apiserver copies the Binding's
     annotations onto the pod in the same write (and its labels from 1.35 on, PodTopologyLabelsAdmission);
@@ -70,22 +55,10 @@ def bind_pod(core: CoreV1Api, namespace: str, name: str, uid: str, node: str, ti
         metadata["labels"] = labels
     body = {"apiVersion": "v1", "kind": "Binding", "metadata": metadata,
             "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
-    with api_errors():
-        response = core.create_namespaced_pod_binding(name, namespace, body, _preload_content=False,
-                                                      _request_timeout=timeout)
-        _done(response)
+    api.request("POST", path(POD + "/binding", namespace=namespace, name=name), body, timeout=timeout)
 
 
-def patch_pod(core: CoreV1Api, namespace: str, name: str, patch: dict[str, Any], timeout: float) -> None:
+def patch_pod(api: Transport, namespace: str, name: str, patch: dict[str, Any], timeout: float) -> None:
     """A JSON merge patch of the pod's metadata."""
-    with api_errors():
-        response = core.patch_namespaced_pod(name, namespace, patch, _content_type="application/merge-patch+json",
-                                             _preload_content=False, _request_timeout=timeout)
-        _done(response)
-
-
-def _done(response: Any) -> None:
-    """Read the rest of the body, then give the connection back: a connection released with its body
-    unread would hand that body to the next request as its status line."""
-    response.data  # noqa: B018 - reading is the point
-    response.release_conn()
+    api.request("PATCH", path(POD, namespace=namespace, name=name), patch, timeout=timeout,
+                content_type=MERGE_PATCH)

@@ -23,8 +23,6 @@ from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
-from kubernetes.client import CoreV1Api
-
 from extender.domain.accounting import placement_annotations, placement_of, site_labels
 from extender.domain.model import FLAVOR_ANNOTATION
 from extender.engine import decide
@@ -35,6 +33,7 @@ from extender.errors import ApiError, ClusterError, NotFoundError, VMRequestErro
 from extender.kube.api import bind_pod, patch_pod, read_pod
 from extender.kube.cache import KubeCache
 from extender.kube.reservations import Reservations
+from extender.kube.transport import Transport
 from extender.protocol.service import Extender
 from extender.protocol.wire import ExtenderBindingArgs, ExtenderBindingResult, Pod
 
@@ -58,10 +57,10 @@ ADMISSION_ATTEMPTS = 8
 class KubeBinder:
     """Binds pods through the API, admitting each against the placements and reservations."""
 
-    def __init__(self, core: CoreV1Api, extender: Extender, cluster: KubeCache, reservations: Reservations,
+    def __init__(self, api: Transport, extender: Extender, cluster: KubeCache, reservations: Reservations,
                  timeout: float = API_TIMEOUT_SECONDS,
                  cluster_admission: Callable[[], AbstractContextManager[Any]] | None = None) -> None:
-        self.core = core
+        self.api = api
         self.cluster_admission = cluster_admission
         """With the state in the cluster, the admission ledger's (`ClusterAllocationStore.bind_admission`):
         the check and the reservation serialized with every replica's allocations."""
@@ -89,7 +88,7 @@ class KubeBinder:
             site, region, zone, flavor = admitted
             annotations, labels = placement_annotations(site, region, zone, flavor), site_labels(site)
         try:
-            bind_pod(self.core, args.PodNamespace, args.PodName, pod.metadata.uid, args.Node, self.timeout,
+            bind_pod(self.api, args.PodNamespace, args.PodName, pod.metadata.uid, args.Node, self.timeout,
                      annotations=annotations, labels=labels)
         except ApiError as exc:
             result, now = self._bind_failed(name, args, exc)
@@ -114,7 +113,7 @@ class KubeBinder:
             if pod is not None and (pod.metadata.namespace, pod.metadata.name) == (args.PodNamespace, args.PodName):
                 return pod
         try:
-            pod = read_pod(self.core, args.PodNamespace, args.PodName, self.timeout)
+            pod = read_pod(self.api, args.PodNamespace, args.PodName, self.timeout)
         except NotFoundError as exc:
             return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=exc.message))
         except ApiError as exc:
@@ -171,7 +170,7 @@ class KubeBinder:
         failure is logged, never answered (the scheduler would retry a pod that is already placed)."""
         patch = {"metadata": {"uid": args.PodUID, "labels": labels, "annotations": annotations}}
         try:
-            patch_pod(self.core, args.PodNamespace, args.PodName, patch, self.timeout)
+            patch_pod(self.api, args.PodNamespace, args.PodName, patch, self.timeout)
         except ApiError as exc:
             log.warning("pod %s/%s bound to %s, but recording its placement failed: %s",
                         args.PodNamespace, args.PodName, args.Node, exc)
@@ -190,7 +189,7 @@ class KubeBinder:
         if isinstance(exc, NotFoundError):
             return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=exc.message)), None
         try:
-            pod: Pod | None = read_pod(self.core, args.PodNamespace, args.PodName, self.timeout)
+            pod: Pod | None = read_pod(self.api, args.PodNamespace, args.PodName, self.timeout)
         except NotFoundError as gone:
             return ExtenderBindingResult(Error=ERR_GONE.format(pod=name, detail=gone.message)), None
         except ApiError:

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from kubernetes.client import EventsV1Api
-from kubernetes.client.rest import ApiException
-
 from extender.engine import decide
+from extender.errors import ApiError, ConflictError, NotFoundError
+from extender.kube.reservations import Reservations
+from extender.kube.transport import STRATEGIC_MERGE_PATCH, Transport, path
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ MAX_NOTE_BYTES = 1024
 MAX_TRIES = 3
 RETRY_SECONDS = 1.0
 TIMEOUT_S = 10
-STRATEGIC_MERGE = "application/strategic-merge-patch+json"
-"""What client-go sends for a series (`types.StrategicMergePatchType`)."""
+EVENTS = "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+EVENT = EVENTS + "/{name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,7 @@ def reporting_instance() -> str:
 
 @dataclass
 class EventRecorder:
-    api: EventsV1Api
+    api: Transport
     instance: str = field(default_factory=reporting_instance)
     clock: Callable[[], float] = time.time
     dropped: int = 0
@@ -245,41 +245,41 @@ class EventRecorder:
                     del self._cache[key]
 
     def _write(self, kind: str, cached: _Cached) -> bool:
+        """One API write of `cached`: a series is patched as client-go does (strategic merge), the
+        first occurrence created. Transport errors and 5xx are tried again; a 4xx is not."""
         error: Exception | None = None
         for attempt in range(MAX_TRIES):
             try:
                 if kind == "patch":
                     try:
-                        self.api.patch_namespaced_event(cached.name, cached.namespace, {"series": cached.series()},
-                                                        _content_type=STRATEGIC_MERGE, _request_timeout=TIMEOUT_S)
+                        self.api.request("PATCH", path(EVENT, namespace=cached.namespace, name=cached.name),
+                                         {"series": cached.series()}, timeout=TIMEOUT_S,
+                                         content_type=STRATEGIC_MERGE_PATCH)
                         self.writes["patch"] += 1
                         return True
-                    except ApiException as exc:
-                        if exc.status != 404:
-                            raise
+                    except NotFoundError:
                         # the Event is gone (expired): create it again, with its series
-                        body = {**cached.body, "series": cached.series()}
-                        self.api.create_namespaced_event(cached.namespace, body, _request_timeout=TIMEOUT_S)
-                        self.writes["create"] += 1
+                        self._create(cached, {**cached.body, "series": cached.series()})
                         return True
-                self.api.create_namespaced_event(cached.namespace, cached.body, _request_timeout=TIMEOUT_S)
-                self.writes["create"] += 1
+                self._create(cached, cached.body)
                 return True
-            except ApiException as exc:
-                if exc.status == 409 and kind == "patch":
+            except ApiError as exc:
+                if isinstance(exc, ConflictError) and kind == "patch":
                     continue  # created meanwhile by the attempt before: patch it now
-                if exc.status is not None and 400 <= exc.status < 500:
-                    log.warning("the API server refused an event (not retried): %s %s", exc.status, exc.reason,
+                if 400 <= exc.status < 500:
+                    log.warning("the API server refused an event (not retried): %s", exc,
                                 extra={"event": cached.name, "namespace": cached.namespace})
                     return False
-                error: Exception = exc
-            except Exception as exc:  # noqa: BLE001 - transport errors: retry, then give up
                 error = exc
             if attempt + 1 < MAX_TRIES:
                 time.sleep(RETRY_SECONDS * (attempt + 1))
         log.warning("cannot write an event after %d tries: %s", MAX_TRIES, error,
                     extra={"event": cached.name, "namespace": cached.namespace})
         return False
+
+    def _create(self, cached: _Cached, body: dict[str, Any]) -> None:
+        self.api.request("POST", path(EVENTS, namespace=cached.namespace), body, timeout=TIMEOUT_S)
+        self.writes["create"] += 1
 
 
 # --- where the extender calls it -------------------------------------------------------------------------
@@ -290,16 +290,17 @@ class PodEvents:
     node of those asked, a `Placed` event after a /bind that bound the pod. The service's `Observer`
     hands every decision to `after`, beside its log line and metrics."""
 
-    def __init__(self, service: Any, recorder: EventRecorder) -> None:
+    def __init__(self, service: Any, recorder: EventRecorder, reservations: Reservations) -> None:
         self.service = service
         self.recorder = recorder
+        self.reservations = reservations
 
     def after(self, verb: str, args: Any, result: Any) -> None:
         try:
             if verb == "filter":
                 _after_filter(self.recorder, self.service, args, result)
             elif verb == "bind" and not result.Error:
-                _after_bind(self.recorder, self.service, args)
+                _after_bind(self.recorder, self.service, self.reservations, args)
         except Exception:  # noqa: BLE001 - an event must never change the answer
             log.exception("cannot record the %s event", verb)
 
@@ -320,10 +321,12 @@ def _after_filter(recorder: EventRecorder, extender: Any, args: Any, result: Any
     recorder.unplaceable(PodRef(meta.namespace or "default", meta.name or "", meta.uid or ""), reasons, by_rule)
 
 
-def _after_bind(recorder: EventRecorder, extender: Any, args: Any) -> None:
-    """The placement the bind took (held by a reservation until the cache sees the pod bound)."""
+def _after_bind(recorder: EventRecorder, extender: Any, reservations: Reservations, args: Any) -> None:
+    """The placement the bind took: held by a reservation until the cache sees the pod bound, so
+    nearly always found there at once; the cache's placements are read only when the watch was
+    quicker."""
     uid = args.PodUID
-    placement = next((p for p in extender.placements_except(extender.cluster) if p.key == uid), None)
+    placement = reservations.get(uid)
     if placement is None:
         _, bound = extender.cluster.placements()
         placement = next((p for p in bound if p.key == uid), None)

@@ -20,11 +20,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kubernetes.client import CoreV1Api
-
 from extender.domain.accounting import missing_site_label, site_labels
 from extender.errors import ApiError, ConflictError, NotFoundError
 from extender.kube.api import patch_pod
+from extender.kube.transport import Transport
 from extender.protocol.wire import Pod
 
 log = logging.getLogger(__name__)
@@ -46,9 +45,9 @@ class _Label:
 class SiteLabeller:
     """A queue of pods to label and the thread that labels them (started with the first pod)."""
 
-    def __init__(self, core: CoreV1Api, timeout: float = API_TIMEOUT_SECONDS,
+    def __init__(self, api: Transport, timeout: float = API_TIMEOUT_SECONDS,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.core = core
+        self.api = api
         self.timeout = timeout
         self._clock = clock
         self._cond = threading.Condition()
@@ -107,7 +106,7 @@ class SiteLabeller:
         """Patch the label (uid as precondition); True to try again."""
         patch = {"metadata": {"uid": label.uid, "labels": site_labels(label.site)}}
         try:
-            patch_pod(self.core, label.namespace, label.name, patch, self.timeout)
+            patch_pod(self.api, label.namespace, label.name, patch, self.timeout)
         except (NotFoundError, ConflictError) as exc:
             log.info("pod %s/%s not labelled with its site %s: %s", label.namespace, label.name, label.site, exc)
             return False

@@ -46,6 +46,12 @@ class Reservations:
             self._changed()
             return True
 
+    def get(self, key: str) -> Placement | None:
+        """The placement reserved for `key`, expired or not."""
+        with self._lock:
+            held = self._held.get(key)
+        return held[1] if held is not None else None
+
     def placements(self) -> tuple[int, Sequence[Placement]]:
         with self._lock:
             if self._clock() >= self._next_expiry:

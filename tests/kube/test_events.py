@@ -15,6 +15,7 @@ from kubernetes import client
 
 from extender.kube import events
 from extender.kube.events import EventRecorder, PodRef
+from extender.kube.transport import Transport
 from tests.server import REPO, serve
 
 pytestmark = pytest.mark.process
@@ -55,7 +56,7 @@ def recorder(cluster) -> Iterator[EventRecorder]:
     """A recorder with the extender's own permissions: deploy/'s ClusterRole site-extender, nothing else."""
     token = cluster.token_for("site-extender", EVENTS_ACCOUNT)
     with cluster.api_client(cluster.kubeconfig_for_token(token, "events")) as api:
-        yield EventRecorder(client.EventsV1Api(api), instance="site-extender.io/extender-test").start()
+        yield EventRecorder(Transport(api), instance="site-extender.io/extender-test").start()
 
 
 def listed(cluster, namespace: str) -> list[client.EventsV1Event]:
