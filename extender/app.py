@@ -147,18 +147,22 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
     extender = Extender(policies, cache, sources=(*sources, reservations))
     extender.binder = KubeBinder(transport, extender, cache, reservations,
                                  cluster_admission=store.bind_admission if settings.state == STATE_CLUSTER else None)
-    extender.events = _pod_events(extender, transport, reservations)
+    extender.events = _pod_events(extender, transport, reservations, settings)
     cache.start()
     log.info("watching nodes and pods%s through %s; /readyz answers 503 until the first full list",
              " and the inventory's Sites and Regions" if settings.state == STATE_CLUSTER else "", target.describe())
     return _Wired(extender, store, target.mode, access)
 
 
-def _pod_events(extender: Extender, api: Transport, reservations: Reservations) -> DecisionEvents:
-    """Events about VM pods (`Placed`, `FailedPlacement`), written by a thread of their own."""
+def _pod_events(extender: Extender, api: Transport, reservations: Reservations,
+                settings: Settings) -> DecisionEvents:
+    """Events about VM pods (`Placed`, `FailedPlacement`), written by a thread of their own at the
+    settings' pace."""
     from extender.kube import events
+    from extender.kube.ratelimit import TokenBucket
 
-    return events.PodEvents(extender, events.EventRecorder(api).start(), reservations)
+    recorder = events.EventRecorder(api, pace=TokenBucket(settings.event_qps, settings.event_burst))
+    return events.PodEvents(extender, recorder.start(), reservations)
 
 
 def _log_start(policies: PolicyStore, cluster_mode: str) -> None:

@@ -142,3 +142,6 @@ class Settings:
     max_body_bytes: int = field(
         default_factory=lambda: env_number("MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
     )
+    event_qps: float = field(default_factory=lambda: env_number("EVENT_QPS", 5, float, minimum=0.01))
+    """SITE_EXTENDER_EVENT_QPS / _EVENT_BURST: the pace of Event writes (client-go's client defaults)."""
+    event_burst: int = field(default_factory=lambda: env_number("EVENT_BURST", 10))

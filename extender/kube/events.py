@@ -14,6 +14,9 @@ kube-scheduler:
   count written and leaves the cache (a single event just leaves it). So a pod retried every few
   seconds makes one Event with a growing count, and a burst of N pods at most N Events.
 - A PATCH of a series whose Event is gone (expired, deleted) creates it again.
+- Writes are paced by a token bucket, as client-go paces every request of a client (its defaults: 5 a
+  second, bursts of 10). A burst of binds therefore does not share the API server, and this process's
+  CPU, with as many Event writes: the Events follow within seconds, the queue holds them meanwhile.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from typing import Any
 
 from extender.engine import decide
 from extender.errors import ApiError, ConflictError, NotFoundError
+from extender.kube.ratelimit import TokenBucket
 from extender.kube.reservations import Reservations
 from extender.kube.transport import STRATEGIC_MERGE_PATCH, Transport, path
 
@@ -52,6 +56,8 @@ MAX_CACHED = 10_000
 """Isomorphic events remembered at most (the oldest go first); the finish sweep keeps it far lower."""
 MAX_NOTE_BYTES = 1024
 """The API server refuses a longer `note`."""
+DEFAULT_QPS = 5.0
+DEFAULT_BURST = 10
 MAX_TRIES = 3
 RETRY_SECONDS = 1.0
 TIMEOUT_S = 10
@@ -108,6 +114,8 @@ def reporting_instance() -> str:
 class EventRecorder:
     api: Transport
     instance: str = field(default_factory=reporting_instance)
+    pace: TokenBucket = field(default_factory=lambda: TokenBucket(DEFAULT_QPS, DEFAULT_BURST))
+    """Each API write takes a token first."""
     clock: Callable[[], float] = time.time
     dropped: int = 0
     """Events dropped because the queue was full."""
@@ -249,6 +257,7 @@ class EventRecorder:
         first occurrence created. Transport errors and 5xx are tried again; a 4xx is not."""
         error: Exception | None = None
         for attempt in range(MAX_TRIES):
+            self.pace.take()
             try:
                 if kind == "patch":
                     try:

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from extender.config.settings import SettingsError, env, env_number, listen, log_level
+from extender.config.settings import Settings, SettingsError, env, env_number, listen, log_level
 from extender.ops import logs, tls
 from extender.ops.limits import read_timeout
 
@@ -31,6 +31,7 @@ try:
     keepalive = env_number("KEEPALIVE", 30, minimum=0)
     loglevel = log_level()
     read_timeout()
+    Settings()  # the app's own settings, read again by each worker
 except SettingsError as _exc:
     sys.stderr.write(f"site-extender: {_exc}\n")
     sys.exit(2)

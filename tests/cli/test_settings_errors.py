@@ -23,6 +23,9 @@ CASES = [
     ({"SITE_EXTENDER_THREADS": "many"}, "site-extender: SITE_EXTENDER_THREADS='many': must be a whole number of at least 1"),
     ({"SITE_EXTENDER_READ_TIMEOUT": "-1"},
      "site-extender: SITE_EXTENDER_READ_TIMEOUT='-1': must be a number of at least 0"),
+    ({"SITE_EXTENDER_EVENT_QPS": "0"}, "site-extender: SITE_EXTENDER_EVENT_QPS='0': must be a number of at least 0.01"),
+    ({"SITE_EXTENDER_EVENT_BURST": "lots"},
+     "site-extender: SITE_EXTENDER_EVENT_BURST='lots': must be a whole number of at least 1"),
 ]
 
 

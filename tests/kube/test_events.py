@@ -15,6 +15,7 @@ from kubernetes import client
 
 from extender.kube import events
 from extender.kube.events import EventRecorder, PodRef
+from extender.kube.ratelimit import TokenBucket
 from extender.kube.transport import Transport
 from tests.server import REPO, serve
 
@@ -56,7 +57,9 @@ def recorder(cluster) -> Iterator[EventRecorder]:
     """A recorder with the extender's own permissions: deploy/'s ClusterRole site-extender, nothing else."""
     token = cluster.token_for("site-extender", EVENTS_ACCOUNT)
     with cluster.api_client(cluster.kubeconfig_for_token(token, "events")) as api:
-        yield EventRecorder(Transport(api), instance="site-extender.io/extender-test").start()
+        # paced far above what these tests write: the pace has a test of its own
+        yield EventRecorder(Transport(api), instance="site-extender.io/extender-test",
+                            pace=TokenBucket(10_000, 1_000)).start()
 
 
 def listed(cluster, namespace: str) -> list[client.EventsV1Event]:
@@ -83,6 +86,25 @@ def test_a_placed_pod_gets_a_normal_event_naming_site_and_flavor(cluster, namesp
     assert (event.regarding.kind, event.regarding.name, event.regarding.uid) == ("Pod", "vm-0", vm.uid)
     assert event.reporting_controller == "site-extender.io/extender"
     assert event.series is None
+
+
+def test_writes_are_paced_a_burst_at_once_then_qps(cluster, namespace) -> None:
+    slept: list[float] = []
+    clock = [0.0]
+
+    def sleep(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+        clock[0] += seconds
+
+    token = cluster.token_for("site-extender", EVENTS_ACCOUNT)
+    with cluster.api_client(cluster.kubeconfig_for_token(token, "events-paced")) as api:
+        paced = EventRecorder(Transport(api), pace=TokenBucket(10, 3, clock=lambda: clock[0], sleep=sleep)).start()
+        for i in range(6):
+            paced.placed(pod(namespace, f"paced-{i}"), "site2", "region1", "az2", "c6.large.2", "site2")
+        assert paced.flush()
+
+    assert len(listed(cluster, namespace)) == 6
+    assert slept == [0.1, 0.1, 0.1]  # three at once, then one every 1/10 s
 
 
 def test_an_unplaceable_pod_gets_one_warning_counted_over_retries(cluster, namespace, recorder) -> None:
