@@ -252,6 +252,31 @@ def test_a_bind_admitted_on_one_replica_counts_in_the_others_next_admission_befo
     assert "uid-of-a-pod-no-watch-has-seen" in {p.key for p in b.placements()[1]}  # and /filter
 
 
+def test_a_bind_starts_from_its_own_last_write_and_from_a_fresh_read_once_another_replica_wrote(
+        two_stores, monkeypatch) -> None:
+    from extender.allocation.service import AdmissionConflict
+
+    a, b = two_stores
+    reads = []
+    read = a.core.read_namespaced_config_map
+    monkeypatch.setattr(a.core, "read_namespaced_config_map", lambda *args, **kw: reads.append(args) or read(*args, **kw))
+    for uid in ("first-of-a", "second-of-a"):
+        with a.bind_admission() as gate:
+            gate.record(bind_placement(uid))
+    assert len(reads) == 1  # the second bind wrote on the version the first one's write left
+
+    with b.bind_admission() as gate:  # another replica writes the ledger
+        gate.record(bind_placement("one-of-b"))
+    with pytest.raises(AdmissionConflict):  # a's next bind, from its own last write: refused by the precondition
+        with a.bind_admission() as gate:
+            gate.record(bind_placement("third-of-a"))
+    with a.bind_admission() as gate:  # so the next one reads the ledger, and counts b's bind
+        counted = {p.key for p in a.placements()[1]}
+        gate.record(bind_placement("third-of-a"))
+    assert len(reads) == 2
+    assert {"first-of-a", "second-of-a", "one-of-b"} <= counted
+
+
 def test_a_bind_and_an_allocation_that_read_the_same_ledger_cannot_both_be_kept(cluster, two_stores) -> None:
     from extender.allocation.service import AdmissionConflict
 
