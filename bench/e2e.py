@@ -203,13 +203,15 @@ def run(args: argparse.Namespace) -> str:
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows),
         "",
         "- Plain pods are bound by kube-scheduler itself, through its client's rate limit (QPS 50, burst 100:"
-        " about 2 s for 200); a VM pod costs three HTTP calls to the extender (/filter, /prioritize, /bind),"
-        " the extender's Binding and its Placed event. The CPU rows show where that goes: on two shared"
-        " cores, CPU per VM pod (extender, API server, etcd, scheduler together), not sampling, bounds the"
-        " ratio; /filter calls per VM pod show the sampling is gone.",
-        "- /bind one at a time is the floor of one Binding through the official client against this API"
-        " server (etcd on local disk) with nothing else running; in the loop, binds queue behind the"
-        " scheduler's own API calls and the other extender requests for the same two cores.",
+        " about 2 s for 200); a VM pod costs three HTTP calls to the extender (/filter, /prioritize, /bind)"
+        " and the extender's Binding, the one API write of a /bind; its Placed Event follows at the"
+        " extender's Event pace (SITE_EXTENDER_EVENT_QPS/_BURST, 5/s and 10), so most of a burst's Events"
+        " are written after it. The CPU rows show where the rest goes: on two shared cores, CPU per VM pod"
+        " (extender, API server, etcd, scheduler together), not sampling, bounds the ratio; /filter calls"
+        " per VM pod show the sampling is gone.",
+        "- /bind one at a time: one Binding against this API server (etcd on local disk) and the extender's"
+        " own work, with nothing else running; in the loop, binds queue behind the scheduler's own API"
+        " calls and the other extender requests for the same two cores.",
         "",
     ]
     return "\n".join(lines)
