@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from extender.domain.model import NodeRef, Placement, node_ref
 from extender.protocol.wire import ExtenderBindingArgs, ExtenderBindingResult, Pod
@@ -99,6 +99,7 @@ class StaticCluster:
 
 
 class Binder(Protocol):
-    def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:
-        """Bind the pod to the node through the API; `Error` empty exactly when the pod is bound there."""
+    def bind(self, args: ExtenderBindingArgs) -> tuple[ExtenderBindingResult, Any]:
+        """Bind the pod to the node through the API; `Error` empty exactly when the pod is bound there.
+        Beside the answer, what its log line should tell (`BindWrite`: the API write's time)."""
         ...

@@ -21,9 +21,9 @@ from extender.ops.recent import RecentDecisions
 
 log = logging.getLogger("extender.decisions")
 
-DECIDED = frozenset({"filter", "prioritize"})
+DECIDED = frozenset({"filter", "prioritize", "bind"})
 """Verbs whose method also answers what the log and metrics need: the engine's failure counts, the
-top node."""
+top node, the time of the Binding write."""
 
 
 def _pod(args: Any) -> dict[str, Any]:
@@ -65,7 +65,10 @@ def _describe(verb: str, result: Any, metrics: Metrics, decision: Any = None) ->
     if verb == "preempt":
         victims = getattr(result, "NodeNameToMetaVictims", None) or {}
         return {"nodes_out": len(victims)}
-    return {"error": getattr(result, "Error", "") or ""}
+    fields = {"error": getattr(result, "Error", "") or ""}
+    if verb == "bind" and getattr(decision, "api_ms", None) is not None:
+        fields["api_ms"] = round(decision.api_ms, 3)
+    return fields
 
 
 class DecisionEvents(Protocol):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from extender.config.policy import Policy
 from extender.config.policy_store import PolicyStore
@@ -142,9 +143,10 @@ class Extender:
         return answer, (answer[int(scores.argmax())] if answer else None)
 
     @observed("bind")
-    def bind(self, args: ExtenderBindingArgs) -> ExtenderBindingResult:
+    def bind(self, args: ExtenderBindingArgs) -> tuple[ExtenderBindingResult, Any]:
+        """The answer, and what the binder tells the log beside it."""
         if self.binder is None:
-            return ExtenderBindingResult(Error=ERR_NO_BINDER)
+            return ExtenderBindingResult(Error=ERR_NO_BINDER), None
         return self.binder.bind(args)
 
     @observed("preempt")

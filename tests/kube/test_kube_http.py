@@ -112,6 +112,11 @@ def test_recorded_filter_then_bind_then_bind_again(cluster) -> None:
         "site-extender.io/availability-zone": "az1", "site-extender.io/flavor": "c6.large.2"}
     assert posted.body["metadata"]["labels"] == {"site-extender.io/site": "site1"}
     assert api.seen("PATCH", "/api/v1/namespaces/default/pods/smallvm") == []
+    # its log line: the node, and the time of the Binding write apart from the whole /bind's
+    [line] = [json.loads(l) for l in served.log().splitlines()
+              if '"verb":"bind"' in l and '"pod":"default/smallvm"' in l and '"error":""' in l]
+    assert line["top_site"] == "site1"
+    assert 0 < line["api_ms"] <= line["duration_ms"]
 
     # the scheduler sent the same bind again (bind-0002): the pod is bound there, which is success
     assert post(served, "/bind", fixture_bytes("bind-0002.json")) == {"Error": ""}
