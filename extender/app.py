@@ -211,7 +211,8 @@ def _harden(app: Flask, service: Extender) -> None:
 
     recent = app.extensions[status_page.EXTENSION_KEY] = RecentDecisions()
     app.register_blueprint(status_page.bp)
-    service.observer = observe.Observer(metrics.init_app(app, service.cluster, service.policies, stock_left), recent,
-                                       service.events)
+    events = service.events.counts if service.events is not None else None
+    service.observer = observe.Observer(
+        metrics.init_app(app, service.cluster, service.policies, stock_left, events), recent, service.events)
     tls.init_app(app)
     limits.init_app(app)

@@ -159,6 +159,14 @@ class EventRecorder:
             self._queue.put_nowait((pod, type_, reason, action, short_note(note), self.clock()))
         except queue.Full:
             self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
+                log.warning("event queue full (%d waiting at %g writes a second): %d events dropped since start; "
+                            "raise SITE_EXTENDER_EVENT_QPS/_BURST if this is usual", MAX_QUEUED, self.pace.qps,
+                            self.dropped)
+
+    def counts(self) -> dict[str, int]:
+        """Occurrences waiting for their write, and dropped since start."""
+        return {"queued": self._queue.qsize(), "dropped": self.dropped}
 
     # --- the writer ---------------------------------------------------------------------------------
 
@@ -303,6 +311,9 @@ class PodEvents:
         self.service = service
         self.recorder = recorder
         self.reservations = reservations
+
+    def counts(self) -> dict[str, int]:
+        return self.recorder.counts()
 
     def after(self, verb: str, args: Any, result: Any) -> None:
         try:

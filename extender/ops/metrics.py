@@ -82,9 +82,15 @@ class Metrics:
 
     # --- live state, read at scrape time (and by the watcher in every worker) -------------------
 
-    def refresh(self, cluster: ClusterView, policies: PolicyStore) -> None:
-        """Copy the cluster view's stats and the policy state into the gauges; unknown keys are skipped."""
+    def refresh(self, cluster: ClusterView, policies: PolicyStore,
+                events: Callable[[], Mapping[str, int]] | None = None) -> None:
+        """Copy the cluster view's stats, the policy state and the Event queue's counts into the gauges;
+        unknown keys are skipped."""
         live = self.live()
+        if events is not None:
+            counts = events()
+            live.events_queued.set(counts.get("queued", 0))
+            live.events_dropped.set(counts.get("dropped", 0))
         try:
             stats: Mapping[str, object] = cluster.stats() or {}
             synced = cluster.synced()
@@ -193,6 +199,12 @@ class _LiveGauges:
         self.policy_generation = Gauge("site_extender_policy_generation",
                                        "Policies loaded since start (1 = the start-up one)",
                                        registry=r, multiprocess_mode="livemin")
+        self.events_queued = Gauge("site_extender_events_queued",
+                                   "Event occurrences waiting for their API write (written at the Event pace)",
+                                   registry=r, multiprocess_mode="livesum")
+        self.events_dropped = Gauge("site_extender_events_dropped",
+                                    "Event occurrences dropped since start because the queue was full",
+                                    registry=r, multiprocess_mode="livesum")
 
 
 def _number(value: object) -> float | None:
@@ -220,10 +232,11 @@ def set_outcome(outcome: str) -> None:
 
 
 def init_app(app: Flask, cluster: ClusterView, policies: PolicyStore,
-             stock: Callable[[], Iterable[tuple[str, str, int]]] | None = None) -> Metrics:
+             stock: Callable[[], Iterable[tuple[str, str, int]]] | None = None,
+             events: Callable[[], Mapping[str, int]] | None = None) -> Metrics:
     """Create the metrics, time every request, serve `/metrics`. Register before any other
     `before_request` hook, so that requests they refuse are timed and counted too. `stock` gives
-    (site, flavor, left) at scrape time."""
+    (site, flavor, left) at scrape time, `events` the Event queue's counts (`queued`, `dropped`)."""
     metrics = Metrics(stock)
     app.extensions[EXTENSION_KEY] = metrics
 
@@ -247,7 +260,7 @@ def init_app(app: Flask, cluster: ClusterView, policies: PolicyStore,
 
     @app.get("/metrics")
     def metrics_() -> Response:
-        metrics.refresh(cluster, policies)
+        metrics.refresh(cluster, policies, events)
         return Response(metrics.exposition(), status=200, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     return metrics

@@ -75,6 +75,9 @@ class DecisionEvents(Protocol):
     def after(self, verb: str, args: Any, result: Any) -> None:
         """Called with each answer; must never raise."""
 
+    def counts(self) -> dict[str, int]:
+        """Occurrences waiting for their API write (`queued`), and dropped since start (`dropped`)."""
+
 
 class Observer:
     """Logs and counts each decision into `metrics`; with `recent`, keeps it there for the status page;

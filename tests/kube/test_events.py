@@ -6,6 +6,7 @@ every site's reason, and repeats are aggregated as client-go's recorder does (on
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import pytest
 from kubernetes import client
 
 from extender.kube import events
-from extender.kube.events import EventRecorder, PodRef
+from extender.kube.events import MAX_QUEUED, EventRecorder, PodRef
 from extender.kube.ratelimit import TokenBucket
 from extender.kube.transport import Transport
 from tests.server import REPO, serve
@@ -105,6 +106,30 @@ def test_writes_are_paced_a_burst_at_once_then_qps(cluster, namespace) -> None:
 
     assert len(listed(cluster, namespace)) == 6
     assert slept == [0.1, 0.1, 0.1]  # three at once, then one every 1/10 s
+
+
+def test_a_queue_held_by_the_pace_is_counted_and_a_full_one_drops_with_a_warning(cluster, namespace,
+                                                                                  caplog) -> None:
+    held = threading.Event()
+    token = cluster.token_for("site-extender", EVENTS_ACCOUNT)
+    with cluster.api_client(cluster.kubeconfig_for_token(token, "events-held")) as api:
+        # a burst of 2 is written, then the writer waits for a token until the test lets it go
+        paced = EventRecorder(Transport(api), pace=TokenBucket(0.001, 2, sleep=lambda _: held.wait(30))).start()
+        for i in range(3 + MAX_QUEUED + 5):
+            paced.placed(pod(namespace, f"held-{i}"), "site2", "region1", "az2", "c6.large.2", "site2")
+            if i == 2:  # the third is taken from the queue and waits for its token
+                deadline = time.monotonic() + 10
+                while paced.writes["create"] < 2 or paced.counts()["queued"]:
+                    assert time.monotonic() < deadline, paced.counts()
+                    time.sleep(0.01)
+        assert paced.counts() == {"queued": MAX_QUEUED, "dropped": 5}
+        held.set()
+        assert paced.flush(timeout=60)
+
+    assert paced.counts() == {"queued": 0, "dropped": 5}
+    assert len(listed(cluster, namespace)) == 3 + MAX_QUEUED
+    [warning] = [r.getMessage() for r in caplog.records if "event queue full" in r.getMessage()]
+    assert "1 events dropped since start" in warning and "SITE_EXTENDER_EVENT_QPS" in warning
 
 
 def test_an_unplaceable_pod_gets_one_warning_counted_over_retries(cluster, namespace, recorder) -> None:

@@ -80,6 +80,8 @@ def test_metrics_count_requests_outcomes_and_nodes_over_workers_and_restarts(two
         assert value(samples, "site_extender_cache_synced") == 1
         assert value(samples, "site_extender_policy_last_reload_success") == 1
         assert value(samples, "site_extender_reservations") == 0
+        assert value(samples, "site_extender_events_queued") == 0
+        assert value(samples, "site_extender_events_dropped") == 0
     # child_exit marked the dead workers: no live gauge of theirs is left to skew min/max/sum.
     live = [p.name for p in served.metrics_dir.glob("gauge_live*.db")]  # type: ignore[attr-defined]
     assert live and not [name for name in live if any(name.endswith(f"_{pid}.db") for pid in old)]
