@@ -13,6 +13,10 @@ as the end-to-end test does). Then, per round, the same number of plain pods and
   nothing else running);
 - /filter calls per VM pod (stock is plentiful: every VM pod fits), and the nodes each was sent.
 
+With `--state cluster` the extender keeps its state in the cluster as deploy/ runs it
+(SITE_EXTENDER_STATE=cluster: the sample inventory imported as Site and Region objects, every bind
+admitted through the admission ledger), and the figures go to a section of their own.
+
 The figures go to bench/RESULTS.md, in a section of their own (`make bench` keeps it).
 """
 
@@ -24,6 +28,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -53,8 +58,12 @@ from tests.scheduler_e2e import (
     time_to_bind,
     vm_request,
 )
+from tests.server import REPO
 
 SECTION = "bench-e2e"
+CLUSTER_STATE = {"SITE_EXTENDER_STATE": "cluster", "SITE_EXTENDER_NAMESPACE": "site-extender",
+                 "SITE_EXTENDER_SITE_NODES": "false"}
+"""deploy/'s state settings, but for the site nodes: the bench makes them, as for the files state."""
 REGIONS = {"region1": [], "region3": [], "region4": []}
 """c6.large.2 in three regions: about 280 in stock, more than a round's VM pods."""
 
@@ -112,6 +121,16 @@ def keep_logs(directory: Path | None, plane: ControlPlane, extender: Extender) -
             (directory / "kube-scheduler.log").write_text(plane.log("kube-scheduler"))
 
 
+def keep_state_in_cluster(plane: ControlPlane) -> None:
+    """What deploy/ and its set-up give an extender with SITE_EXTENDER_STATE=cluster: the CRDs, the
+    namespace, its ServiceAccount and RBAC, the sample inventory imported as Sites and Regions."""
+    plane.install_crds()
+    plane.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "SITE_EXTENDER_KUBE": "kubeconfig"}
+    subprocess.run([sys.executable, "-m", "extender.cli", "import", str(REPO / "policy" / "inventory")],
+                   check=True, env=env, capture_output=True, timeout=120)
+
+
 def run(args: argparse.Namespace) -> str:
     binaries, why = find_binaries()
     if binaries is None:
@@ -123,7 +142,10 @@ def run(args: argparse.Namespace) -> str:
         cluster = make_cluster(core, "bench", args.other_nodes)
         print(f"{len(cluster.site_nodes)} site nodes and {args.other_nodes:,} other nodes in "
               f"{time.perf_counter() - started:.1f} s", flush=True)
-        with serve_extender(plane, Path(tmp)) as extender, \
+        if args.state == "cluster":
+            keep_state_in_cluster(plane)
+        settings = CLUSTER_STATE if args.state == "cluster" else {}
+        with serve_extender(plane, Path(tmp), settings=settings) as extender, \
                 running_scheduler(plane, extender, "kube-scheduler") as scheduler, keep_logs(args.logs, plane, extender):
             processes = {"extender": extender.process.pid, "kube-apiserver": plane.processes[1].pid,
                          "etcd": plane.processes[0].pid, "kube-scheduler": scheduler.pid}
@@ -193,7 +215,8 @@ def run(args: argparse.Namespace) -> str:
           for name in cpu["vm"]),
     ]
     lines = [
-        "## kube-scheduler end to end (`make bench-e2e`)",
+        "## kube-scheduler end to end (`make bench-e2e`)" if args.state == "files" else
+        "## kube-scheduler end to end, state in the cluster as deploy/ keeps it (`make bench-e2e BENCH_ARGS=--state=cluster`)",
         "",
         f"- Date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}, {os.cpu_count()} cores shared by everything below (load average "
@@ -201,7 +224,10 @@ def run(args: argparse.Namespace) -> str:
         f"- Command: `make bench-e2e` (`python -m bench.e2e{''.join(' ' + a for a in args.argv)}`)",
         f"- {len(cluster.site_nodes)} site nodes, {args.other_nodes:,} other nodes (capacity, no taint: feasible for "
         f"kube-scheduler's own plugins); deploy/'s profile; {args.rounds} rounds of {args.pods} plain pods and "
-        f"{args.pods} VM pods (c6.large.2), each burst timed from its first creation to its last pod bound",
+        f"{args.pods} VM pods (c6.large.2), each burst timed from its first creation to its last pod bound; "
+        + ("state in files (what `make run` serves)" if args.state == "files" else
+           "state in the cluster (SITE_EXTENDER_STATE=cluster: Sites and Regions imported, each bind admitted "
+           "through the admission ledger, a ConfigMap write before the Binding)"),
         "",
         "| figure | measured | detail | target |",
         "|---|---:|---|---|",
@@ -228,6 +254,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pods", type=int, default=200, help="plain pods and VM pods per round (default 200)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds (default 3)")
     parser.add_argument("--direct-binds", type=int, default=100, help="/bind calls one at a time (default 100)")
+    parser.add_argument("--state", choices=("files", "cluster"), default="files",
+                        help="where the extender keeps its state: files (make run, default) or cluster (deploy/)")
     parser.add_argument("--logs", type=Path, help="copy the extender's and kube-scheduler's logs into this directory")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "RESULTS.md",
                         help="the results file whose section this run replaces (default bench/RESULTS.md)")
@@ -236,7 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     section = run(args)
     print(section)
     text = args.out.read_text(encoding="utf-8") if args.out.exists() else "# Benchmark results\n"
-    args.out.write_text(replace_section(text, SECTION, section), encoding="utf-8")
+    name = SECTION if args.state == "files" else f"{SECTION}-cluster"
+    args.out.write_text(replace_section(text, name, section), encoding="utf-8")
     print(f"written to {args.out}")
 
 

@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -248,15 +248,17 @@ class Extender:
 
 
 @contextmanager
-def serve_extender(plane: ControlPlane, workdir: Path, timeout: float = 60.0) -> Iterator[Extender]:
-    """`site-extender serve` (what `make run` runs) watching the control plane, on a free port;
-    yielded once /readyz answers 200 (policy loaded, nodes and pods listed)."""
+def serve_extender(plane: ControlPlane, workdir: Path, timeout: float = 60.0,
+                   settings: Mapping[str, str] | None = None) -> Iterator[Extender]:
+    """`site-extender serve` (what `make run` runs) watching the control plane, on a free port, with
+    `settings` (SITE_EXTENDER_* variables) on top; yielded once /readyz answers 200 (policy loaded,
+    nodes and pods listed)."""
     port = free_port()
     log_path = workdir / f"extender-{port}.log"
     data = workdir / f"extender-data-{port}"
     env = {**os.environ, "SITE_EXTENDER_KUBE": "kubeconfig", "SITE_EXTENDER_KUBECONFIG": str(plane.kubeconfig),
            "SITE_EXTENDER_HOST": "127.0.0.1", "SITE_EXTENDER_PORT": str(port),
-           "SITE_EXTENDER_POLICY": str(REPO / "policy"), "SITE_EXTENDER_DATA_DIR": str(data)}
+           "SITE_EXTENDER_POLICY": str(REPO / "policy"), "SITE_EXTENDER_DATA_DIR": str(data), **(settings or {})}
     env.pop("KUBERNETES_SERVICE_HOST", None)
     serve = Path(sys.executable).with_name("site-extender")
     with log_path.open("wb") as log:

@@ -53,10 +53,12 @@ from extender.kube.api import api_errors
 from extender.kube.cache import KubeCache
 from extender.kube.reflector import Reflector
 from extender.kube.resources import ALLOCATIONS, API_VERSION, GROUP, VERSION, object_name
+from extender.kube.transport import Transport, path
 
 log = logging.getLogger(__name__)
 
 LEDGER = "site-extender-admission"
+CONFIG_MAP = "/api/v1/namespaces/{namespace}/configmaps/{name}"
 LEDGER_KEY = "allocations-resource-version"
 BINDS_KEY = "binds"
 BIND_TTL_S = 60.0
@@ -132,6 +134,8 @@ class ClusterAllocationStore:
     def __init__(self, custom: CustomObjectsApi, core: CoreV1Api, namespace: str, cache: KubeCache) -> None:
         self.custom = custom
         self.core = core
+        self.api = Transport(core.api_client)
+        """The ledger's write, on every bind's path, without the generated client's per-call layer."""
         self.namespace = namespace
         self._objects: dict[str, AllocationObject] = {}
         self._binds: tuple[BindEntry, ...] = ()
@@ -302,10 +306,8 @@ class ClusterAllocationStore:
                 "data": data}
         self._written = None
         try:
-            with api_errors():
-                response = self.core.replace_namespaced_config_map(LEDGER, self.namespace, body, _preload_content=False,
-                                                                   _request_timeout=TIMEOUT_S)
-                written = _ledger_version.decode(_read(response))
+            written = _ledger_version.decode(self.api.request(
+                "PUT", path(CONFIG_MAP, namespace=self.namespace, name=LEDGER), body, timeout=TIMEOUT_S))
         except ConflictError as exc:
             raise AdmissionConflict(f"another replica admitted meanwhile: {exc.message}") from exc
         self._written = {"resourceVersion": written.metadata.resourceVersion, **data}
