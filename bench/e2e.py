@@ -28,7 +28,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,9 +45,11 @@ from tests.control_plane import ControlPlane, control_plane, find_binaries
 from tests.scheduler_e2e import (
     BindWatch,
     Extender,
+    STATE_IN_CLUSTER,
     cpu_seconds,
     ensure_namespace,
     filters_per_pod,
+    keep_state_in_cluster,
     make_cluster,
     pod,
     remove_pods,
@@ -58,11 +59,9 @@ from tests.scheduler_e2e import (
     time_to_bind,
     vm_request,
 )
-from tests.server import REPO
 
 SECTION = "bench-e2e"
-CLUSTER_STATE = {"SITE_EXTENDER_STATE": "cluster", "SITE_EXTENDER_NAMESPACE": "site-extender",
-                 "SITE_EXTENDER_SITE_NODES": "false"}
+CLUSTER_STATE = {**STATE_IN_CLUSTER, "SITE_EXTENDER_SITE_NODES": "false"}
 """deploy/'s state settings, but for the site nodes: the bench makes them, as for the files state."""
 REGIONS = {"region1": [], "region3": [], "region4": []}
 """c6.large.2 in three regions: about 280 in stock, more than a round's VM pods."""
@@ -119,16 +118,6 @@ def keep_logs(directory: Path | None, plane: ControlPlane, extender: Extender) -
             directory.mkdir(parents=True, exist_ok=True)
             shutil.copy(extender.log_path, directory / "extender.log")
             (directory / "kube-scheduler.log").write_text(plane.log("kube-scheduler"))
-
-
-def keep_state_in_cluster(plane: ControlPlane) -> None:
-    """What deploy/ and its set-up give an extender with SITE_EXTENDER_STATE=cluster: the CRDs, the
-    namespace, its ServiceAccount and RBAC, the sample inventory imported as Sites and Regions."""
-    plane.install_crds()
-    plane.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
-    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "SITE_EXTENDER_KUBE": "kubeconfig"}
-    subprocess.run([sys.executable, "-m", "extender.cli", "import", str(REPO / "policy" / "inventory")],
-                   check=True, env=env, capture_output=True, timeout=120)
 
 
 def run(args: argparse.Namespace) -> str:

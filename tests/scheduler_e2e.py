@@ -328,3 +328,17 @@ def filters_per_pod(extender: Extender, namespace: str, names: Iterable[str]) ->
         if name in counts:
             counts[name] += 1
     return counts
+
+
+STATE_IN_CLUSTER = {"SITE_EXTENDER_STATE": "cluster", "SITE_EXTENDER_NAMESPACE": "site-extender"}
+"""deploy/'s settings for the state in the cluster."""
+
+
+def keep_state_in_cluster(plane: ControlPlane) -> None:
+    """What deploy/ and its set-up give an extender with SITE_EXTENDER_STATE=cluster: the CRDs, the
+    namespace, its ServiceAccount and RBAC, the sample inventory imported as Sites and Regions."""
+    plane.install_crds()
+    plane.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "SITE_EXTENDER_KUBE": "kubeconfig"}
+    subprocess.run([sys.executable, "-m", "extender.cli", "import", str(REPO / "policy" / "inventory")],
+                   check=True, env=env, capture_output=True, timeout=120)

@@ -556,7 +556,7 @@ def test_example_uses_the_site_scheduler_profile(objects, name: str, pod: dict[s
     assert pod["spec"]["schedulerName"] in [p["schedulerName"] for p in scheduler_config(objects)["profiles"]]
     wants_vm = name in dict(VM_EXAMPLES)
     for c in pod["spec"]["containers"]:
-        resources = c["resources"]
+        resources = c.get("resources", {})
         requested = resources.get("requests", {}).get(VM_RESOURCE)
         assert requested == (str(1) if wants_vm else None), "the managed resource routes the pod to the extender"
         assert resources.get("limits", {}).get(VM_RESOURCE) == requested, "extended resources need limits == requests"
