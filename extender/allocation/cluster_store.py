@@ -39,6 +39,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
@@ -101,6 +102,20 @@ class BindEntry(msgspec.Struct, frozen=True):
     at: float
 
 
+@dataclass(frozen=True, slots=True)
+class Ledger:
+    """The admission ledger as read or written: its resourceVersion (the precondition of the next
+    write), the revision of the newest admitted Allocation, and its binds, decoded once."""
+
+    resource_version: str
+    revision: str
+    binds: tuple[BindEntry, ...]
+
+    def live_binds(self) -> tuple[BindEntry, ...]:
+        now = time.time()
+        return tuple(e for e in self.binds if now - e.at < BIND_TTL_S)
+
+
 class AllocationObject(msgspec.Struct, frozen=True):
     spec: AllocationSpec
     metadata: _Meta = _Meta()
@@ -146,7 +161,7 @@ class ClusterAllocationStore:
         ledger are the pod cache's business from then on (a pod deleted right after is released)."""
         self._version = 0
         self._view: tuple[int, tuple[Placement, ...]] = (0, ())
-        self._written: dict[str, Any] | None = None
+        self._written: Ledger | None = None
         """The ledger as this replica's last write left it (resourceVersion included), until a write
         of it fails: where a bind starts."""
         self._reflector: Reflector[AllocationObject] = cache.watch(ALLOCATIONS, self._list_call, AllocationObject,
@@ -252,27 +267,29 @@ class ClusterAllocationStore:
     def bind_admission(self) -> Iterator[BindAdmission]:
         """A bind's admission: the ledger read and caught up with (its binds counted in `placements`),
         then written with the bind `record`ed in the block. Raises `AdmissionConflict` when another
-        replica admitted meanwhile (the caller drops what it reserved and checks again)."""
+        replica admitted meanwhile (the caller drops what it reserved and checks again). Entered under
+        the extender's admission lock, as `transaction` is: this replica's admissions never refuse
+        each other's ledger write."""
         with self._available("admit"):
             ledger, _ = self._caught_up(self._written)
             admission = BindAdmission()
             yield admission
             if admission.placement is not None:
-                self._write_ledger(ledger, ledger.get(LEDGER_KEY) or "0", admission.placement)
+                self._write_ledger(ledger, ledger.revision, admission.placement)
 
-    def _caught_up(self, ledger: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[AllocationObject]]:
+    def _caught_up(self, ledger: Ledger | None = None) -> tuple[Ledger, list[AllocationObject]]:
         """Step 1: the ledger (read, unless given), and every Allocation admitted up to it; the ledger's
         binds counted."""
         if ledger is None:
             ledger = self._read_ledger()
-        revision = int(ledger.get(LEDGER_KEY) or 0)
+        revision = int(ledger.revision or 0)
         if self._reflector.wait_for(revision, CATCH_UP_S):
             objects = list(self._objects.values())
         else:
             log.warning("allocations watch behind the ledger (%d < %d): listing afresh", self._reflector.revision,
                         revision)
             objects = self._fresh()
-        binds = tuple(b for b in _live_binds(ledger) if b.placement.key not in self._seen)
+        binds = tuple(b for b in ledger.live_binds() if b.placement.key not in self._seen)
         if binds != self._binds:
             self._binds = binds
             self._version += 1
@@ -287,7 +304,7 @@ class ClusterAllocationStore:
         except ClusterError as exc:
             raise StoreUnavailable(f"allocation store unavailable: cannot {what} Allocations: {exc}") from exc
 
-    def _read_ledger(self) -> dict[str, Any]:
+    def _read_ledger(self) -> Ledger:
         """The ledger as of now (a quorum read), created first if missing (any replica may, one wins)."""
         try:
             with api_errors():
@@ -296,13 +313,14 @@ class ClusterAllocationStore:
             self.create_ledger()
             with api_errors():
                 found = self.core.read_namespaced_config_map(LEDGER, self.namespace, _request_timeout=TIMEOUT_S)
-        return {"resourceVersion": found.metadata.resource_version, **(found.data or {})}
+        data = found.data or {}
+        return Ledger(found.metadata.resource_version, data.get(LEDGER_KEY) or "0", _decoded_binds(data.get(BINDS_KEY)))
 
-    def _write_ledger(self, ledger: dict[str, Any], revision: str, bind: Placement | None = None) -> None:
+    def _write_ledger(self, ledger: Ledger, revision: str, bind: Placement | None = None) -> None:
         """Step 4: the ledger replaced on the precondition of the version read in step 1."""
-        binds = [*_live_binds(ledger), *([BindEntry(_spec(bind), time.time())] if bind is not None else [])]
+        binds = (*ledger.live_binds(), *((BindEntry(_spec(bind), time.time()),) if bind is not None else ()))
         data = {LEDGER_KEY: revision, BINDS_KEY: msgspec.json.encode(binds).decode()}
-        body = {"metadata": {"name": LEDGER, "namespace": self.namespace, "resourceVersion": ledger["resourceVersion"]},
+        body = {"metadata": {"name": LEDGER, "namespace": self.namespace, "resourceVersion": ledger.resource_version},
                 "data": data}
         self._written = None
         try:
@@ -310,7 +328,7 @@ class ClusterAllocationStore:
                 "PUT", path(CONFIG_MAP, namespace=self.namespace, name=LEDGER), body, timeout=TIMEOUT_S))
         except ConflictError as exc:
             raise AdmissionConflict(f"another replica admitted meanwhile: {exc.message}") from exc
-        self._written = {"resourceVersion": written.metadata.resourceVersion, **data}
+        self._written = Ledger(written.metadata.resourceVersion, revision, binds)
 
     def _undo(self, name: str) -> None:
         try:
@@ -332,13 +350,11 @@ class ClusterAllocationStore:
             pass
 
 
-def _live_binds(ledger: dict[str, Any]) -> tuple[BindEntry, ...]:
+def _decoded_binds(text: str | None) -> tuple[BindEntry, ...]:
     try:
-        entries = msgspec.json.decode(ledger.get(BINDS_KEY) or "[]", type=list[BindEntry])
-    except msgspec.DecodeError as exc:  # written by this code only: unreadable means tampered with
+        return msgspec.json.decode(text or "[]", type=tuple[BindEntry, ...])
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:  # only this code writes it: unreadable is tampered
         raise StoreUnavailable(f"the admission ledger {LEDGER} holds unreadable binds: {exc}") from exc
-    now = time.time()
-    return tuple(e for e in entries if now - e.at < BIND_TTL_S)
 
 
 class BindAdmission:

@@ -12,7 +12,8 @@ its placement recorded (the cache's placement replaces it, counted once by pod u
 timeout. Until the cache has listed nodes and pods, nothing is bound: what is placed is not known yet.
 With the state in the cluster, the check and the reservation also go through the admission ledger
 shared by every replica (`extender.allocation.cluster_store`), so an allocation through another replica
-cannot take the slot.
+cannot take the slot; the admission lock is then held through the ledger's write, so that this
+replica's own binds queue for it rather than refuse each other's write and start again.
 """
 
 from __future__ import annotations
@@ -140,15 +141,18 @@ class KubeBinder:
         return pod
 
     def _admit_in_cluster(self, name: str, pod: Pod, node_name: str) -> str | tuple[str, str, str, str] | None:
-        """`_admit`, inside the cluster's admission when there is one: lost to another replica's, the
-        reservation goes and the pod is checked again."""
+        """`_admit` under the admission lock, and inside the cluster's admission when there is one
+        (the lock held through its ledger write, so that this replica's admissions never refuse each
+        other's): lost to another replica's, the reservation goes and the pod is checked again."""
         if self.cluster_admission is None:
-            return self._admit(name, pod, node_name, None)
+            with self.extender.admission:
+                return self._admit(name, pod, node_name, None)
         for _ in range(ADMISSION_ATTEMPTS):
             try:
-                with self.cluster_admission() as gate:
+                with self.extender.admission, self.cluster_admission() as gate:
                     admitted = self._admit(name, pod, node_name, gate)
             except AdmissionConflict:
+                log.info("pod %s: admission lost to another replica's, checking again", name)
                 self.reservations.release(pod.metadata.uid)
                 continue
             except (ClusterError, StoreUnavailable) as exc:
@@ -158,28 +162,27 @@ class KubeBinder:
         return ERR_NOT_ADMITTED.format(pod=name, detail=f"{ADMISSION_ATTEMPTS} admissions in a row lost to other replicas")
 
     def _admit(self, name: str, pod: Pod, node_name: str, gate: Any) -> str | tuple[str, str, str, str] | None:
-        """Under the admission lock: check and reserve (and record in the cluster's `gate`). An error
-        text, or the placement recorded (site, region, zone, flavor), or None for a pod that is not a
-        VM pod (nothing to reserve)."""
-        with self.extender.admission:
-            policy, snapshot = self.extender.view()
-            try:
-                request = decide.read_request(policy, pod)
-            except VMRequestError as exc:
-                return ERR_BAD_REQUEST.format(pod=name, reason=exc)
-            if request is None:
-                return None
-            node = self.cluster.resolve([node_name])[0]
-            decision = decide.admit(policy, snapshot, request, node)
-            if isinstance(decision, Status):
-                return ERR_NO_FIT.format(pod=name, node=node_name, reason=decision.reason)
-            candidate, flavor = decision
-            placement = placement_of(policy.inventory, pod, node, request)
-            placement = replace(placement, flavor_id=flavor.id, vcpus=flavor.vcpus, ram=flavor.ram)
-            self.reservations.reserve(placement)
-            if gate is not None:
-                gate.record(placement)
-            return candidate.site.id, candidate.region, candidate.zone, flavor.id
+        """Called under the admission lock: check and reserve (and record in the cluster's `gate`). An
+        error text, or the placement recorded (site, region, zone, flavor), or None for a pod that is
+        not a VM pod (nothing to reserve)."""
+        policy, snapshot = self.extender.view()
+        try:
+            request = decide.read_request(policy, pod)
+        except VMRequestError as exc:
+            return ERR_BAD_REQUEST.format(pod=name, reason=exc)
+        if request is None:
+            return None
+        node = self.cluster.resolve([node_name])[0]
+        decision = decide.admit(policy, snapshot, request, node)
+        if isinstance(decision, Status):
+            return ERR_NO_FIT.format(pod=name, node=node_name, reason=decision.reason)
+        candidate, flavor = decision
+        placement = placement_of(policy.inventory, pod, node, request)
+        placement = replace(placement, flavor_id=flavor.id, vcpus=flavor.vcpus, ram=flavor.ram)
+        self.reservations.reserve(placement)
+        if gate is not None:
+            gate.record(placement)
+        return candidate.site.id, candidate.region, candidate.zone, flavor.id
 
     def _record(self, args: ExtenderBindingArgs, annotations: dict[str, str], labels: dict[str, str]) -> None:
         """Write the placement on a pod bound without it. The pod is bound whatever happens here: a

@@ -206,6 +206,35 @@ def test_a_bind_and_an_allocation_for_the_last_slot_one_wins(cluster, replicas, 
     release_all(replicas, caller)
 
 
+def test_binds_at_once_through_one_replica_queue_for_the_ledger_and_never_refuse_each_other(
+        cluster, replicas, caller) -> None:
+    a, _ = replicas
+    release_all(replicas, caller)
+    cluster.kubectl("delete", "pods", "--all", "-n", "ca-callers", "--wait=true", "--grace-period=0", "--force",
+                    check=False)
+    names = [f"vm-at-once-{i}" for i in range(SLOTS)]
+    cluster.kubectl("apply", "--server-side", "-f", "-",
+                    input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [vm_pod(n) for n in names]}))
+    pods = json.loads(cluster.kubectl("get", "pods", "-n", "ca-callers", "-o", "json").stdout)["items"]
+    uids = {p["metadata"]["name"]: p["metadata"]["uid"] for p in pods}
+    logged, refused = len(a.log()), refused_ledger_writes(cluster)
+    with ThreadPoolExecutor(SLOTS) as pool:
+        answers = list(pool.map(lambda n: json.loads(a.post("/bind", json.dumps(
+            {"PodName": n, "PodNamespace": "ca-callers", "PodUID": uids[n], "Node": "ca-site"})).data), names))
+    assert answers == [{"Error": ""}] * SLOTS  # the whole site, one bind each
+    assert refused_ledger_writes(cluster) == refused  # no write on a version another bind had replaced
+    assert "admission lost" not in a.log()[logged:]
+    cluster.kubectl("delete", "pods", "--all", "-n", "ca-callers", "--wait=false", check=False)
+
+
+def refused_ledger_writes(cluster) -> int:
+    """ConfigMap writes the API server has refused with 409 Conflict (its own request counter)."""
+    metrics = cluster.kubectl("get", "--raw", "/metrics").stdout
+    return sum(int(float(line.rsplit(" ", 1)[1])) for line in metrics.splitlines()
+               if line.startswith("apiserver_request_total{") and 'resource="configmaps"' in line
+               and 'verb="PUT"' in line and 'code="409"' in line)
+
+
 @pytest.fixture
 def two_stores(cluster):
     """The allocation stores of two replicas, in this process, each with its own watch."""
