@@ -146,7 +146,7 @@ def _extender(policies: PolicyStore, settings: Settings, cluster: ClusterView | 
             _keep_site_nodes(api, core, policies, settings, inventory.published.is_set)
     extender = Extender(policies, cache, sources=(*sources, reservations))
     extender.binder = KubeBinder(transport, extender, cache, reservations,
-                                 cluster_admission=store.bind_admission if settings.state == STATE_CLUSTER else None)
+                                 cluster_admission=store.begin_bind if settings.state == STATE_CLUSTER else None)
     extender.events = _pod_events(extender, transport, reservations, settings)
     cache.start()
     log.info("watching nodes and pods%s through %s; /readyz answers 503 until the first full list",

@@ -20,13 +20,15 @@ ledger after the earlier one wrote it, and planned with the earlier Allocation (
 write) counted: no two replicas ever take the same last slot. An admission that loses the race costs
 the other nothing but a moment in which its short-lived Allocation is counted too (never too little).
 
-A bind (`bind_admission`) takes the same steps, recording its placement in the ledger instead of
-creating an Allocation; every admission counts the ledger's binds (for `BIND_TTL_S`, by pod uid once
-with the pod cache's own), so an allocation through one replica counts a bind through the other before
-its pod watch shows the pod bound. A bind starts from the ledger as this replica last wrote it, when it
-did, rather than reading it: if another replica wrote meanwhile, step 4 fails on the precondition and
-the bind starts again from a quorum read, so nothing is lost but the read in the usual case (one
-scheduler binding, allocations rare).
+A bind (`begin_bind`, then `commit`) takes the same steps, recording its placement in the ledger
+instead of creating an Allocation; every admission counts the ledger's binds (for `BIND_TTL_S`, by pod
+uid once with the pod cache's own), so an allocation through one replica counts a bind through the
+other before its pod watch shows the pod bound. A bind starts from the ledger as this replica last
+wrote it, when it did, rather than reading it: if another replica wrote meanwhile, step 4 fails on the
+precondition and the bind starts again from a quorum read, so nothing is lost but the read in the
+usual case (one scheduler binding, allocations rare). The binds a replica checks while its ledger
+write is in flight are written together by the next write (group commit): each was checked with the
+others reserved, on the version the write in flight leaves, so a burst costs fewer writes than binds.
 
 Fail closed: when the API server cannot be reached or refuses, the store is unavailable (503 on the
 allocation API), and the extender is not ready until the Allocation watch has listed.
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import calendar
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -161,9 +164,16 @@ class ClusterAllocationStore:
         ledger are the pod cache's business from then on (a pod deleted right after is released)."""
         self._version = 0
         self._view: tuple[int, tuple[Placement, ...]] = (0, ())
-        self._written: Ledger | None = None
-        """The ledger as this replica's last write left it (resourceVersion included), until a write
-        of it fails: where a bind starts."""
+        self._base: Ledger | None = None
+        """Where a bind starts: the ledger as this replica's last write left it (or as read afresh
+        after a write of it failed). None until read."""
+        self._epoch = 0
+        """Bumped when a write of the ledger fails: a bind checked against an older base is checked again."""
+        self._queued: list[BindTicket] = []
+        self._writing = False
+        self._batch = threading.Condition()
+        """Guards the four above. Binds recorded while a ledger write is in flight are written
+        together by the next one (group commit)."""
         self._reflector: Reflector[AllocationObject] = cache.watch(ALLOCATIONS, self._list_call, AllocationObject,
                                                                     self._replace, self._apply)
 
@@ -258,24 +268,93 @@ class ClusterAllocationStore:
             if txn.created is not None:
                 name, revision = txn.created
                 try:
-                    self._write_ledger(ledger, revision)
+                    with self._writer():
+                        self._base = self._write_ledger(ledger, revision, ())
                 except (ClusterError, AdmissionConflict):
                     self._undo(name)
                     raise
 
-    @contextmanager
-    def bind_admission(self) -> Iterator[BindAdmission]:
-        """A bind's admission: the ledger read and caught up with (its binds counted in `placements`),
-        then written with the bind `record`ed in the block. Raises `AdmissionConflict` when another
-        replica admitted meanwhile (the caller drops what it reserved and checks again). Entered under
-        the extender's admission lock, as `transaction` is: this replica's admissions never refuse
-        each other's ledger write."""
+    def begin_bind(self) -> BindTicket:
+        """A bind's admission, step 1: the ledger caught up with (its binds counted in `placements`),
+        from this replica's last write when there is one. Called under the extender's admission lock
+        (as allocations are), so the check that follows sees every bind this replica has in flight;
+        the ticket then takes the bind's placement (`record`) and `commit` writes it."""
+        with self._batch:
+            base, epoch = self._base, self._epoch
         with self._available("admit"):
-            ledger, _ = self._caught_up(self._written)
-            admission = BindAdmission()
-            yield admission
-            if admission.placement is not None:
-                self._write_ledger(ledger, ledger.revision, admission.placement)
+            ledger, _ = self._caught_up(base)
+        if base is None:
+            with self._batch:
+                if self._epoch == epoch and self._base is None:
+                    self._base = ledger
+        return BindTicket(self, epoch)
+
+    def commit(self, ticket: BindTicket) -> None:
+        """Step 4 for a bind: returns once a ledger write holds its placement. The binds recorded while
+        another write is in flight go together in the next one, on the version that write left (every
+        one of them was checked with the others reserved). Raises `AdmissionConflict` when another
+        replica wrote meanwhile (the caller drops what it reserved and checks again), `StoreUnavailable`
+        when the API server fails."""
+        if ticket.placement is None:
+            return
+        with self._batch:
+            while not ticket.done and ticket.error is None:
+                if ticket.epoch != self._epoch or self._base is None:
+                    if ticket in self._queued:
+                        self._queued.remove(ticket)
+                    ticket.error = AdmissionConflict("another replica admitted meanwhile")
+                elif self._writing:
+                    self._batch.wait()
+                else:
+                    # every ticket recorded on this base; older ones are refused on their own
+                    batch, self._queued = [t for t in self._queued if t.epoch == self._epoch], []
+                    self._write_batch(batch)
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _write_batch(self, batch: list[BindTicket]) -> None:
+        """With `_batch` held: one ledger write of `batch`, the lock let go meanwhile."""
+        base, self._writing = self._base, True
+        assert base is not None
+        self._batch.release()
+        try:
+            written: Ledger | None = self._write_ledger(base, base.revision, [t.placement for t in batch if t.placement])
+            error: Exception | None = None
+        except AdmissionConflict as exc:
+            written, error = None, exc
+        except ClusterError as exc:
+            written, error = None, StoreUnavailable(f"allocation store unavailable: cannot admit Allocations: {exc}")
+        finally:
+            self._batch.acquire()
+            self._writing = False
+        if written is not None:
+            self._base = written
+            for ticket in batch:
+                ticket.done = True
+        else:
+            self._base, self._epoch = None, self._epoch + 1
+            for ticket in batch:
+                ticket.error = error
+        self._batch.notify_all()
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        """An allocation's ledger write, never at once with a batch of binds: the base follows it, or,
+        refused, is read afresh (and binds checked against the old one are checked again)."""
+        with self._batch:
+            while self._writing:
+                self._batch.wait()
+            self._writing = True
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            with self._batch:
+                self._writing = False
+                if failed:
+                    self._base, self._epoch = None, self._epoch + 1
+                self._batch.notify_all()
 
     def _caught_up(self, ledger: Ledger | None = None) -> tuple[Ledger, list[AllocationObject]]:
         """Step 1: the ledger (read, unless given), and every Allocation admitted up to it; the ledger's
@@ -316,19 +395,20 @@ class ClusterAllocationStore:
         data = found.data or {}
         return Ledger(found.metadata.resource_version, data.get(LEDGER_KEY) or "0", _decoded_binds(data.get(BINDS_KEY)))
 
-    def _write_ledger(self, ledger: Ledger, revision: str, bind: Placement | None = None) -> None:
-        """Step 4: the ledger replaced on the precondition of the version read in step 1."""
-        binds = (*ledger.live_binds(), *((BindEntry(_spec(bind), time.time()),) if bind is not None else ()))
-        data = {LEDGER_KEY: revision, BINDS_KEY: msgspec.json.encode(binds).decode()}
+    def _write_ledger(self, ledger: Ledger, revision: str, binds: Sequence[Placement]) -> Ledger:
+        """Step 4: the ledger replaced on the precondition of the version read in step 1, naming
+        `revision` and holding its live binds and `binds`; the ledger as written."""
+        now = time.time()
+        entries = (*ledger.live_binds(), *(BindEntry(_spec(bind), now) for bind in binds))
+        data = {LEDGER_KEY: revision, BINDS_KEY: msgspec.json.encode(entries).decode()}
         body = {"metadata": {"name": LEDGER, "namespace": self.namespace, "resourceVersion": ledger.resource_version},
                 "data": data}
-        self._written = None
         try:
             written = _ledger_version.decode(self.api.request(
                 "PUT", path(CONFIG_MAP, namespace=self.namespace, name=LEDGER), body, timeout=TIMEOUT_S))
         except ConflictError as exc:
             raise AdmissionConflict(f"another replica admitted meanwhile: {exc.message}") from exc
-        self._written = Ledger(written.metadata.resourceVersion, revision, binds)
+        return Ledger(written.metadata.resourceVersion, revision, entries)
 
     def _undo(self, name: str) -> None:
         try:
@@ -357,13 +437,23 @@ def _decoded_binds(text: str | None) -> tuple[BindEntry, ...]:
         raise StoreUnavailable(f"the admission ledger {LEDGER} holds unreadable binds: {exc}") from exc
 
 
-class BindAdmission:
-    """What a bind records inside `ClusterAllocationStore.bind_admission()`."""
+class BindTicket:
+    """A bind's place in the ledger: `record` its placement (under the admission lock), then `commit`."""
 
-    placement: Placement | None = None
+    def __init__(self, store: ClusterAllocationStore, epoch: int) -> None:
+        self.store = store
+        self.epoch = epoch
+        self.placement: Placement | None = None
+        self.done = False
+        self.error: Exception | None = None
 
     def record(self, placement: Placement) -> None:
-        self.placement = placement
+        with self.store._batch:
+            self.placement = placement
+            self.store._queued.append(self)
+
+    def commit(self) -> None:
+        self.store.commit(self)
 
 
 class ClusterTransaction:

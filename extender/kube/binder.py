@@ -12,8 +12,8 @@ its placement recorded (the cache's placement replaces it, counted once by pod u
 timeout. Until the cache has listed nodes and pods, nothing is bound: what is placed is not known yet.
 With the state in the cluster, the check and the reservation also go through the admission ledger
 shared by every replica (`extender.allocation.cluster_store`), so an allocation through another replica
-cannot take the slot; the admission lock is then held through the ledger's write, so that this
-replica's own binds queue for it rather than refuse each other's write and start again.
+cannot take the slot; the binds this replica checks while a ledger write is in flight go together
+into the next one.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -69,11 +68,12 @@ class KubeBinder:
 
     def __init__(self, api: Transport, extender: Extender, cluster: KubeCache, reservations: Reservations,
                  timeout: float = API_TIMEOUT_SECONDS,
-                 cluster_admission: Callable[[], AbstractContextManager[Any]] | None = None) -> None:
+                 cluster_admission: Callable[[], Any] | None = None) -> None:
         self.api = api
         self.cluster_admission = cluster_admission
-        """With the state in the cluster, the admission ledger's (`ClusterAllocationStore.bind_admission`):
-        the check and the reservation serialized with every replica's allocations."""
+        """With the state in the cluster, the admission ledger's (`ClusterAllocationStore.begin_bind`):
+        a ticket that records the placement checked and commits it, serialized with every replica's
+        allocations."""
         self.extender = extender
         self.cluster = cluster
         self.reservations = reservations
@@ -141,16 +141,19 @@ class KubeBinder:
         return pod
 
     def _admit_in_cluster(self, name: str, pod: Pod, node_name: str) -> str | tuple[str, str, str, str] | None:
-        """`_admit` under the admission lock, and inside the cluster's admission when there is one
-        (the lock held through its ledger write, so that this replica's admissions never refuse each
-        other's): lost to another replica's, the reservation goes and the pod is checked again."""
+        """`_admit` under the admission lock; with the state in the cluster, from a ticket of the
+        admission ledger, committed after the lock is let go (binds checked meanwhile go into the same
+        ledger write). Lost to another replica's admission, the reservation goes and the pod is
+        checked again."""
         if self.cluster_admission is None:
             with self.extender.admission:
                 return self._admit(name, pod, node_name, None)
         for _ in range(ADMISSION_ATTEMPTS):
             try:
-                with self.extender.admission, self.cluster_admission() as gate:
-                    admitted = self._admit(name, pod, node_name, gate)
+                with self.extender.admission:
+                    ticket = self.cluster_admission()
+                    admitted = self._admit(name, pod, node_name, ticket)
+                ticket.commit()
             except AdmissionConflict:
                 log.info("pod %s: admission lost to another replica's, checking again", name)
                 self.reservations.release(pod.metadata.uid)

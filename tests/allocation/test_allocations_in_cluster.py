@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
@@ -270,11 +271,17 @@ def bind_placement(uid: str):
     return Placement(key=uid, site_id="ca-site", flavor_id="ca.small", vcpus=1, ram=1024)
 
 
+def admit_bind(store, uid: str) -> None:
+    """What the binder does with a store: a ticket, the placement it checked, the commit."""
+    ticket = store.begin_bind()
+    ticket.record(bind_placement(uid))
+    ticket.commit()
+
+
 def test_a_bind_admitted_on_one_replica_counts_in_the_others_next_admission_before_any_pod_shows_it(
         two_stores) -> None:
     a, b = two_stores
-    with a.bind_admission() as gate:
-        gate.record(bind_placement("uid-of-a-pod-no-watch-has-seen"))
+    admit_bind(a, "uid-of-a-pod-no-watch-has-seen")
     with b.transaction() as txn:  # what the allocation's plan counts
         planned_with = {p.key for p in txn.placements()}
     assert "uid-of-a-pod-no-watch-has-seen" in planned_with
@@ -290,20 +297,52 @@ def test_a_bind_starts_from_its_own_last_write_and_from_a_fresh_read_once_anothe
     read = a.core.read_namespaced_config_map
     monkeypatch.setattr(a.core, "read_namespaced_config_map", lambda *args, **kw: reads.append(args) or read(*args, **kw))
     for uid in ("first-of-a", "second-of-a"):
-        with a.bind_admission() as gate:
-            gate.record(bind_placement(uid))
+        admit_bind(a, uid)
     assert len(reads) == 1  # the second bind wrote on the version the first one's write left
 
-    with b.bind_admission() as gate:  # another replica writes the ledger
-        gate.record(bind_placement("one-of-b"))
+    admit_bind(b, "one-of-b")  # another replica writes the ledger
     with pytest.raises(AdmissionConflict):  # a's next bind, from its own last write: refused by the precondition
-        with a.bind_admission() as gate:
-            gate.record(bind_placement("third-of-a"))
-    with a.bind_admission() as gate:  # so the next one reads the ledger, and counts b's bind
-        counted = {p.key for p in a.placements()[1]}
-        gate.record(bind_placement("third-of-a"))
+        admit_bind(a, "third-of-a")
+    ticket = a.begin_bind()  # so the next one reads the ledger, and counts b's bind
+    counted = {p.key for p in a.placements()[1]}
+    ticket.record(bind_placement("third-of-a"))
+    ticket.commit()
     assert len(reads) == 2
     assert {"first-of-a", "second-of-a", "one-of-b"} <= counted
+
+
+def test_binds_recorded_while_a_ledger_write_is_in_flight_go_together_in_the_next_one(two_stores) -> None:
+    a, b = two_stores
+    admit_bind(a, "warm-up")  # a's base: its own last write
+    held, writing, puts = threading.Event(), threading.Event(), []
+    request = a.api.request
+
+    def slow_first_write(method, *args, **kwargs):
+        if method == "PUT":
+            puts.append(args[0])
+            if len(puts) == 1:
+                writing.set()
+                held.wait(10)
+        return request(method, *args, **kwargs)
+
+    a.api.request = slow_first_write
+    with ThreadPoolExecutor(3) as pool:
+        first = pool.submit(admit_bind, a, "first")
+        assert writing.wait(10)
+        tickets = []
+        for uid in ("second", "third"):  # checked while the first is being written
+            ticket = a.begin_bind()
+            ticket.record(bind_placement(uid))
+            tickets.append(ticket)
+        committed = [pool.submit(t.commit) for t in tickets]
+        time.sleep(0.2)  # both wait for the write in flight
+        held.set()
+        for done in (first, *committed):
+            done.result(timeout=10)
+
+    assert len(puts) == 2  # the first bind's write, then one for the two checked meanwhile
+    with b.transaction() as txn:  # all three in the ledger: the other replica's next admission counts them
+        assert {"first", "second", "third"} <= {p.key for p in txn.placements()}
 
 
 def test_a_bind_and_an_allocation_that_read_the_same_ledger_cannot_both_be_kept(cluster, two_stores) -> None:
@@ -315,8 +354,7 @@ def test_a_bind_and_an_allocation_that_read_the_same_ledger_cannot_both_be_kept(
                                                      "availability_zone": "ca-az"}}]}}
     with pytest.raises(AdmissionConflict):
         with b.transaction() as txn:
-            with a.bind_admission() as gate:  # admitted in between, through the other replica
-                gate.record(bind_placement("uid-of-the-winner"))
+            admit_bind(a, "uid-of-the-winner")  # admitted in between, through the other replica
             txn.insert("loser", answer, [bind_placement("loser/0")])
     assert "NotFound" in cluster.kubectl("get", "allocation", "loser", "-n", "site-extender", check=False).stderr
 
