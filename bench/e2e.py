@@ -224,7 +224,10 @@ def run(args: argparse.Namespace) -> str:
         "",
         "- Plain pods are bound by kube-scheduler itself, through its client's rate limit (QPS 50, burst 100:"
         " about 2 s for 200); a VM pod costs three HTTP calls to the extender (/filter, /prioritize, /bind)"
-        " and the extender's Binding, the one API write of a /bind; its Placed Event follows at the"
+        + (" and the extender's Binding, the one API write of a /bind" if args.state == "files" else
+           " and the extender's two writes of a /bind: the admission ledger (one write for the binds checked"
+           " while the one before was in flight) and the Binding")
+        + "; its Placed Event follows at the"
         " extender's Event pace (SITE_EXTENDER_EVENT_QPS/_BURST, 5/s and 10), so most of a burst's Events"
         " are written after it. The CPU rows show where the rest goes: on two shared cores, CPU per VM pod"
         " (extender, API server, etcd, scheduler together), not sampling, bounds the ratio; /filter calls"
