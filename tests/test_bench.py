@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
 from bench.__main__ import bodies_of, main
 from bench.cluster import VM_ANNOTATION, generate
@@ -115,3 +116,16 @@ def test_bench_e2e_says_what_it_measures() -> None:
     with pytest.raises(SystemExit) as done:
         e2e_main(["--help"])
     assert done.value.code == 0
+
+
+def test_bench_binding_sets_the_three_ways_side_by_side(k8s) -> None:
+    from bench.binding import measure
+
+    section = measure(k8s, count=3, namespace="bench-binding-test")
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "ms" not in line]
+    assert [row.split(" | ")[0] for row in rows] == [
+        "| official client, generated method", "| `Transport` (what /bind uses)",
+        "| `http.client`, one connection (the floor)"]
+    assert rows[-1].endswith("| 1.00x |")
+    bound = client.CoreV1Api(k8s.api_client()).list_namespaced_pod("bench-binding-test").items
+    assert len(bound) == 9 and {p.spec.node_name for p in bound} == {"bench-binding-node"}
