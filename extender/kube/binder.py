@@ -19,7 +19,9 @@ into the next one.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -53,6 +55,9 @@ ERR_NOT_SYNCED = ("pod {pod} not bound: the extender has not listed the cluster'
 ERR_API = "binding pod {pod} to node {node} failed: {detail}"
 ERR_NOT_ADMITTED = "pod {pod} not bound: the admission could not be made with the other replicas: {detail}"
 ADMISSION_ATTEMPTS = 8
+BOUND_MEMORY_S = 60.0
+"""How long a pod this extender bound is remembered: a repeated /bind of it answers from memory until
+the watch shows it bound, instead of checking it again and writing a second Binding."""
 
 
 @dataclass(slots=True)
@@ -78,6 +83,9 @@ class KubeBinder:
         self.cluster = cluster
         self.reservations = reservations
         self.timeout = timeout
+        self._bound: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        """uid -> (node, when) of the pods this extender bound, oldest first, for `BOUND_MEMORY_S`."""
+        self._bound_lock = threading.Lock()
 
     def bind(self, args: ExtenderBindingArgs) -> tuple[ExtenderBindingResult, BindWrite]:
         write = BindWrite()
@@ -90,7 +98,9 @@ class KubeBinder:
             return found
         pod = found
         if pod.spec.nodeName:
-            return self._already_bound(name, pod, args.Node)
+            return self._already_bound(name, pod.spec.nodeName, args.Node)
+        if (node := self._bound_here(pod.metadata.uid)) is not None:  # bound; the watch has not said so yet
+            return self._already_bound(name, node, args.Node)
 
         if not self.cluster.synced():
             return ExtenderBindingResult(Error=ERR_NOT_SYNCED.format(pod=name))
@@ -116,7 +126,20 @@ class KubeBinder:
                 self._record(args, annotations, labels or {})
             return result
         write.api_ms = (time.perf_counter() - started) * 1000
+        self._remember(pod.metadata.uid, args.Node)
         return ExtenderBindingResult()
+
+    def _remember(self, uid: str, node: str) -> None:
+        now = time.monotonic()
+        with self._bound_lock:
+            self._bound[uid] = (node, now)
+            while self._bound and now - next(iter(self._bound.values()))[1] > BOUND_MEMORY_S:
+                self._bound.popitem(last=False)
+
+    def _bound_here(self, uid: str) -> str | None:
+        with self._bound_lock:
+            found = self._bound.get(uid)
+        return found[0] if found is not None and time.monotonic() - found[1] <= BOUND_MEMORY_S else None
 
     def _pod(self, args: ExtenderBindingArgs) -> Pod | ExtenderBindingResult:
         """The pod to bind: from the watch cache by its uid (pending, or already bound), else (the
@@ -197,10 +220,10 @@ class KubeBinder:
             log.warning("pod %s/%s bound to %s, but recording its placement failed: %s",
                         args.PodNamespace, args.PodName, args.Node, exc)
 
-    def _already_bound(self, name: str, pod: Pod, node: str) -> ExtenderBindingResult:
-        if pod.spec.nodeName == node:
+    def _already_bound(self, name: str, bound_to: str, node: str) -> ExtenderBindingResult:
+        if bound_to == node:
             return ExtenderBindingResult()
-        return ExtenderBindingResult(Error=ERR_ELSEWHERE.format(pod=name, other=pod.spec.nodeName, node=node))
+        return ExtenderBindingResult(Error=ERR_ELSEWHERE.format(pod=name, other=bound_to, node=node))
 
     def _bind_failed(self, name: str, args: ExtenderBindingArgs,
                      exc: ApiError) -> tuple[ExtenderBindingResult, Pod | None]:
@@ -221,5 +244,5 @@ class KubeBinder:
                 return ExtenderBindingResult(
                     Error=ERR_REPLACED.format(pod=name, actual=pod.metadata.uid, wanted=args.PodUID)), pod
             if pod.spec.nodeName:
-                return self._already_bound(name, pod, args.Node), pod
+                return self._already_bound(name, pod.spec.nodeName, args.Node), pod
         return ExtenderBindingResult(Error=ERR_API.format(pod=name, node=args.Node, detail=exc)), pod

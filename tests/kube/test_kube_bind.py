@@ -86,6 +86,21 @@ def test_bind_is_one_write_with_the_uid_and_the_placement_in_the_binding(api, ap
     assert writes(api) == ["POST /api/v1/namespaces/default/pods/vm-a/binding"]
 
 
+def test_a_repeated_bind_before_the_watch_shows_the_pod_bound_is_answered_from_memory(api, app, monkeypatch) -> None:
+    api.add_pod(vm_pod("vm-a", UID))
+    cache = app.extensions[EXTENSION_KEY].cluster
+    api.wait_for(lambda: cache.pending(UID) is not None)
+    monkeypatch.setattr(api, "push", lambda *event: None)  # the watch will not show the binding
+    client = app.test_client()
+
+    assert bind(client, "vm-a", UID, "site2") == ""
+    assert cache.pending(UID) is not None  # still pending, as far as the watch knows
+    assert bind(client, "vm-a", UID, "site2") == ""  # the scheduler asked again: bound there, success
+    assert bind(client, "vm-a", UID, "site1") == "pod default/vm-a is already bound to node site2, not site1"
+    assert writes(api) == ["POST /api/v1/namespaces/default/pods/vm-a/binding"]  # one Binding, one reservation
+    assert reservations(app) == 1
+
+
 def test_a_pod_the_watch_has_not_delivered_is_read_from_the_api(api, app) -> None:
     api.add_pod(vm_pod("vm-a", UID), watched=False)
 
