@@ -102,6 +102,13 @@ def call(server, method: str, path: str, headers: dict[str, str], body: object =
     return answer.status, json.loads(answer.data) if answer.data else {}
 
 
+def clean_slate(cluster, replicas, caller) -> None:
+    """No allocation and no pod of the callers' namespace left."""
+    release_all(replicas, caller)
+    cluster.kubectl("delete", "pods", "--all", "-n", "ca-callers", "--wait=true", "--grace-period=0", "--force",
+                    check=False)
+
+
 def release_all(replicas, caller) -> None:
     for stored in call(replicas[0], "GET", "/v1/allocations", caller)[1]["allocations"]:
         assert call(replicas[0], "DELETE", f"/v1/allocations/{stored['id']}", caller)[0] == 204
@@ -184,9 +191,7 @@ def test_a_bind_and_an_allocation_for_the_last_slot_one_wins(cluster, replicas, 
     once: exactly one of the two takes it. (The window is short; the two tests below pin the protocol.)"""
     a, b = replicas
     for round_ in range(1):
-        release_all(replicas, caller)
-        cluster.kubectl("delete", "pods", "--all", "-n", "ca-callers", "--wait=true", "--grace-period=0", "--force",
-                        check=False)
+        clean_slate(cluster, replicas, caller)
         for i in range(SLOTS - 1):
             assert call(a, "PUT", f"/v1/allocations/bind-fill-{i}", caller, REQUEST)[0] == 201
         name = f"vm-{round_}"
@@ -210,9 +215,7 @@ def test_a_bind_and_an_allocation_for_the_last_slot_one_wins(cluster, replicas, 
 def test_binds_at_once_through_one_replica_queue_for_the_ledger_and_never_refuse_each_other(
         cluster, replicas, caller) -> None:
     a, _ = replicas
-    release_all(replicas, caller)
-    cluster.kubectl("delete", "pods", "--all", "-n", "ca-callers", "--wait=true", "--grace-period=0", "--force",
-                    check=False)
+    clean_slate(cluster, replicas, caller)
     names = [f"vm-at-once-{i}" for i in range(SLOTS)]
     cluster.kubectl("apply", "--server-side", "-f", "-",
                     input=json.dumps({"apiVersion": "v1", "kind": "List", "items": [vm_pod(n) for n in names]}))
@@ -362,9 +365,7 @@ def test_a_bind_and_an_allocation_that_read_the_same_ledger_cannot_both_be_kept(
 def test_a_bound_pod_is_counted_once_though_both_the_ledger_and_the_pod_watch_hold_it(
         cluster, replicas, caller) -> None:
     a, b = replicas
-    release_all(replicas, caller)
-    cluster.kubectl("delete", "pods", "--all", "-n", "ca-callers", "--wait=true", "--grace-period=0", "--force",
-                    check=False)
+    clean_slate(cluster, replicas, caller)
     cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(vm_pod("vm-once")))
     uid = json.loads(cluster.kubectl("get", "pod", "vm-once", "-n", "ca-callers", "-o", "json").stdout)["metadata"]["uid"]
     binding = json.dumps({"PodName": "vm-once", "PodNamespace": "ca-callers", "PodUID": uid, "Node": "ca-site"})
