@@ -322,7 +322,7 @@ class ClusterAllocationStore:
             error: Exception | None = None
         except AdmissionConflict as exc:
             written, error = None, exc
-        except ClusterError as exc:
+        except Exception as exc:  # noqa: BLE001 - every ticket of the batch must hear of it, or its thread waits forever
             written, error = None, StoreUnavailable(f"allocation store unavailable: cannot admit Allocations: {exc}")
         finally:
             self._batch.acquire()

@@ -348,6 +348,36 @@ def test_binds_recorded_while_a_ledger_write_is_in_flight_go_together_in_the_nex
         assert {"first", "second", "third"} <= {p.key for p in txn.placements()}
 
 
+def test_a_ledger_write_the_api_server_fails_fails_its_binds_and_the_next_starts_from_a_fresh_read(
+        two_stores, monkeypatch) -> None:
+    from extender.allocation.store import StoreUnavailable
+    from extender.errors import ApiError
+
+    a, _ = two_stores
+    admit_bind(a, "before")
+    reads = []
+    read = a.core.read_namespaced_config_map
+    monkeypatch.setattr(a.core, "read_namespaced_config_map", lambda *args, **kw: reads.append(args) or read(*args, **kw))
+    request = a.api.request
+
+    def failing_once(method, *args, **kwargs):
+        if method == "PUT" and not failing_once.failed:
+            failing_once.failed = True
+            raise ApiError(503, "Service Unavailable", "etcdserver: request timed out")
+        return request(method, *args, **kwargs)
+
+    failing_once.failed = False
+    a.api.request = failing_once
+    with pytest.raises(StoreUnavailable, match="etcdserver: request timed out"):
+        admit_bind(a, "refused")
+    admit_bind(a, "after")
+    assert len(reads) == 1  # the write that failed left no base: the next bind read the ledger
+    ticket = a.begin_bind()
+    keys = {p.key for p in a.placements()[1]}
+    assert {"before", "after"} <= keys and "refused" not in keys
+    ticket.commit()  # nothing recorded: nothing written
+
+
 def test_a_bind_and_an_allocation_that_read_the_same_ledger_cannot_both_be_kept(cluster, two_stores) -> None:
     from extender.allocation.service import AdmissionConflict
 
