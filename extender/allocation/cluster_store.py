@@ -408,6 +408,8 @@ class ClusterAllocationStore:
                 "PUT", path(CONFIG_MAP, namespace=self.namespace, name=LEDGER), body, timeout=TIMEOUT_S))
         except ConflictError as exc:
             raise AdmissionConflict(f"another replica admitted meanwhile: {exc.message}") from exc
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            raise ClusterError(f"the API server's answer to the ledger's write cannot be read: {exc}") from exc
         return Ledger(written.metadata.resourceVersion, revision, entries)
 
     def _undo(self, name: str) -> None:

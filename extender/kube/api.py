@@ -40,7 +40,11 @@ def api_errors() -> Iterator[None]:
 
 
 def read_pod(api: Transport, namespace: str, name: str, timeout: float) -> Pod:
-    return _pod_decoder.decode(api.request("GET", path(POD, namespace=namespace, name=name), timeout=timeout))
+    body = api.request("GET", path(POD, namespace=namespace, name=name), timeout=timeout)
+    try:
+        return _pod_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ApiError(200, "OK", f"the API server's answer is not a pod that can be read: {exc}") from exc
 
 
 def bind_pod(api: Transport, namespace: str, name: str, uid: str, node: str, timeout: float,

@@ -81,3 +81,32 @@ def test_no_answer_at_all_is_status_0() -> None:
     assert unreachable.value.status == 0
     assert unreachable.value.message.startswith("API server unreachable:")
 
+
+
+def test_an_answer_that_is_no_pod_is_an_api_error_not_a_crash() -> None:
+    """What a proxy in the way may answer: 200 and a page."""
+    import http.server
+    import threading
+
+    class Proxy(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>login</html>")
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    configuration = client.Configuration()
+    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        with client.ApiClient(configuration) as api:
+            with pytest.raises(ApiError) as unreadable:
+                read_pod(Transport(api), "default", "vm", 2.0)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert unreadable.value.message.startswith("the API server's answer is not a pod that can be read:")
