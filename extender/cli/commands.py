@@ -559,14 +559,19 @@ def resources_command(file: Path | None, site_id: str | None, policy: Path | Non
 @main.command("import", epilog=EXIT_CODES_HELP)
 @click.argument("directory", type=click.Path(path_type=Path, file_okay=False), metavar="DIR")
 @click.option("--dry-run", is_flag=True, help="Have the API server check every write and store nothing.")
-def import_command(directory: Path, dry_run: bool) -> None:
+@click.option("--prune", is_flag=True,
+              help="Also delete the Sites and Regions an earlier import made that DIR no longer names "
+                   "(never a Site that still holds VM pods or allocations).")
+@click.option("--field-manager", "manager", default="site-extender-import", show_default=True,
+              help="The server-side apply field manager: one of its own per inventory keeps --prune to it.")
+def import_command(directory: Path, dry_run: bool, prune: bool, manager: str) -> None:
     """Load an inventory directory (the global scheduler's conf/ shape: sites.json, site_nodes.json,
     flavors.json, eip_pools.json, volume_pools.json, volume_types.json, region.yaml) into the cluster
     as Site and Region objects (site-extender.io), by server-side apply. Importing the same directory
-    again changes nothing; objects it does not name are left alone. The cluster is the one
-    SITE_EXTENDER_KUBE selects (KUBECONFIG on a laptop). Exit 3 when the cluster cannot be reached or
-    refuses a write."""
-    from kubernetes.client import CustomObjectsApi
+    again changes nothing; objects it does not name are left alone unless --prune. The cluster is the
+    one SITE_EXTENDER_KUBE selects (KUBECONFIG on a laptop). Exit 2 when a site to prune still holds
+    VMs, 3 when the cluster cannot be reached or refuses a write."""
+    from kubernetes.client import CoreV1Api, CustomObjectsApi
 
     from extender.errors import ClusterError
     from extender.kube import config as kube_config
@@ -582,7 +587,8 @@ def import_command(directory: Path, dry_run: bool) -> None:
         if target.mode == kube_config.NONE:
             fail("no cluster to import into: set KUBECONFIG (or SITE_EXTENDER_KUBE)", EXIT_STORE)
         with kube_config.api_client(target) as api:
-            applied = import_inventory(CustomObjectsApi(api), inventory, dry_run=dry_run)
+            applied = import_inventory(CustomObjectsApi(api), inventory, dry_run=dry_run, prune=prune,
+                                       core=CoreV1Api(api), manager=manager)
     except ConfigError as exc:
         fail(str(exc))
     except ClusterError as exc:

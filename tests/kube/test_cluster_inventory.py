@@ -119,3 +119,79 @@ def test_a_collector_updating_one_site_is_seen_by_the_next_filters(cluster, tmp_
     finally:
         cluster.kubectl("delete", "node", *NODES, "--wait=false", check=False)
         assert import_command(cluster, str(INVENTORY)).returncode == 0  # site1 as imported, for other tests
+
+
+def small_inventory(directory, *sites: tuple[str, str]) -> str:
+    """An inventory of `sites` ((id, region) pairs), each region with one zone per site."""
+    directory.mkdir(parents=True, exist_ok=True)
+    zones: dict[str, list[str]] = {}
+    for site_id, region in sites:
+        zones.setdefault(region, []).append(f"{site_id}-az")
+    (directory / "sites.json").write_text(json.dumps({"sites": [
+        {"id": site_id, "region": region, "az": f"{site_id}-az"} for site_id, region in sites]}))
+    (directory / "flavors.json").write_text(json.dumps({"flavors": [
+        {"id": "pr.small", "region": region, "vcpus": 1, "ram": 1024} for region in zones]}))
+    (directory / "region.yaml").write_text(json.dumps({"regions": [
+        {"region": region, "availability_zones": azs} for region, azs in zones.items()]}))
+    return str(directory)
+
+
+def test_prune_deletes_what_an_earlier_import_made_and_the_directory_no_longer_names(cluster, tmp_path) -> None:
+    mine = "--field-manager=pr-test"  # the sample inventory's import (another manager) stays out of it
+    first = import_command(cluster, small_inventory(tmp_path / "one", ("pr-a", "pr-r1"), ("pr-b", "pr-r2")), mine)
+    assert first.returncode == 0, first.stderr
+    # a Site someone else made, in a region the import is about to drop
+    cluster.kubectl("apply", "--server-side", "--field-manager=someone-else", "-f", "-", input=json.dumps({
+        "apiVersion": "site-extender.io/v1alpha1", "kind": "Site", "metadata": {"name": "pr-foreign"},
+        "spec": {"id": "pr-foreign", "region": "pr-r2", "zone": "pr-foreign-az"}}))
+    smaller = small_inventory(tmp_path / "two", ("pr-a", "pr-r1"))
+
+    dry = import_command(cluster, smaller, "--prune", "--dry-run", mine)
+    assert dry.returncode == 0, dry.stderr
+    assert "site.site-extender.io/pr-b pruned (server dry run)" in dry.stdout.splitlines()
+    assert site(cluster, "pr-b")["spec"]["id"] == "pr-b"  # a dry run deletes nothing
+
+    pruned = import_command(cluster, smaller, "--prune", mine)
+    assert pruned.returncode == 0, pruned.stderr
+    lines = pruned.stdout.splitlines()
+    assert "site.site-extender.io/pr-a unchanged" in lines
+    assert "site.site-extender.io/pr-b pruned" in lines
+    assert "region.site-extender.io/pr-r2 kept: site pr-foreign is still in it" in lines
+    assert "NotFound" in cluster.kubectl("get", "site", "pr-b", check=False).stderr
+    assert site(cluster, "pr-foreign")["spec"]["region"] == "pr-r2"  # not the import's: never pruned
+    assert not any("site1" in line for line in lines)  # nor the sample sites another manager's import made
+    assert site(cluster, "site1")["spec"]["id"] == "site1"
+    cluster.kubectl("delete", "site", "pr-foreign", "pr-a")
+    cluster.kubectl("delete", "region", "pr-r1", "pr-r2")
+
+
+def test_prune_never_deletes_a_site_that_still_holds_a_vm_and_writes_nothing(cluster, tmp_path) -> None:
+    mine = "--field-manager=pr-test-vm"
+    assert import_command(cluster, small_inventory(tmp_path / "one", ("pr-c", "pr-r3"), ("pr-d", "pr-r3")),
+                          mine).returncode == 0
+    cluster.kubectl("create", "namespace", "pr-vms", check=False)
+    cluster.kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "vm", "namespace": "pr-vms", "labels": {"site-extender.io/site": "pr-d"}},
+        "spec": {"schedulerName": "nobody", "containers": [{"name": "vm", "image": "registry.k8s.io/pause:3.10"}]}}))
+    cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps({
+        "apiVersion": "site-extender.io/v1alpha1", "kind": "Allocation",
+        "metadata": {"name": "pr-held", "namespace": "site-extender"},
+        "spec": {"id": "pr-held", "replicas": 1, "resourceGroups": [],
+                 "placements": [{"key": "pr-held/0", "site": "pr-d", "flavor": "pr.small", "vcpus": 1, "ram": 1024}]}}))
+    changed = small_inventory(tmp_path / "two", ("pr-c", "pr-r3"))
+    (tmp_path / "two" / "sites.json").write_text(json.dumps({"sites": [
+        {"id": "pr-c", "region": "pr-r3", "az": "pr-c-az", "status": "Sellout"}]}))
+
+    result = import_command(cluster, changed, "--prune", mine)
+    assert result.returncode == 2
+    assert ("site pr-d is not in the directory but still holds allocation site-extender/pr-held, pod pr-vms/vm: "
+            "not pruned") in result.stderr
+    assert "nothing was written" in result.stderr
+    assert result.stdout == ""
+    assert site(cluster, "pr-d")["spec"]["id"] == "pr-d"
+    assert site(cluster, "pr-c")["spec"]["status"] == "active"  # the apply did not happen either
+    cluster.kubectl("delete", "namespace", "pr-vms", "--wait=false")
+    cluster.kubectl("delete", "allocation", "pr-held", "-n", "site-extender")
+    cluster.kubectl("delete", "site", "pr-c", "pr-d")
+    cluster.kubectl("delete", "region", "pr-r3")
