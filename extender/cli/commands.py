@@ -103,7 +103,20 @@ def data_dir_option(func: Callable[..., Any]) -> Callable[..., Any]:
                              "else ./data. Use the server's to allocate next to it.")(func)
 
 
+ERR_STATE_IN_CLUSTER = ("SITE_EXTENDER_STATE=cluster keeps the allocations in the cluster, where this command "
+                        "cannot take its turn with the replicas: use the extender's allocation API "
+                        "(POST /v1/allocations, DELETE /v1/allocations/ID on its API port) instead")
+
+
+def refuse_state_in_cluster() -> None:
+    """`allocate` and `release` work on the data directory's store: with the state in the cluster they
+    would allocate where no replica looks."""
+    if settings().state == STATE_CLUSTER:
+        fail(ERR_STATE_IN_CLUSTER)
+
+
 def allocations(policy: Path | None, inventory: Path | None, data_dir: Path | None) -> Allocations:
+    refuse_state_in_cluster()
     policy_path, inventory_path = load(policy, inventory)
     store = AllocationStore(data_dir or settings().data_dir)
     return Allocations(Extender(policy_store(policy_path, inventory_path), StaticCluster(), sources=(store,)), store)
@@ -417,6 +430,7 @@ def allocate(request_file: Path, allocation_id: str | None, policy: Path | None,
 def release(allocation_id: str, data_dir: Path | None) -> None:
     """Release an allocation (DELETE /v1/allocations/ID): its stock is free again. Exit 1 when there
     is no allocation by that id."""
+    refuse_state_in_cluster()
     store = AllocationStore(data_dir or settings().data_dir)
     try:
         released = store.delete(allocation_id)

@@ -230,6 +230,19 @@ def test_allocate_without_a_writable_data_dir_exits_3(runner: CliRunner, tmp_pat
     assert result.stderr.startswith(f"site-extender: allocation store unavailable: cannot create the data directory {tmp_path / 'file' / 'data'}")
 
 
+@pytest.mark.parametrize("command", [["allocate", str(CONF_DIR / "sample_allocation_req_body.json")],
+                                     ["release", "some-id"]], ids=["allocate", "release"])
+def test_with_the_state_in_the_cluster_allocate_and_release_refuse_and_name_the_api(
+        runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]) -> None:
+    monkeypatch.setenv("SITE_EXTENDER_STATE", "cluster")
+    result = runner.invoke(main, [command[0], "--data-dir", str(tmp_path / "data"), *command[1:]])
+    assert result.exit_code == EXIT_INVALID
+    assert result.stderr == ("site-extender: SITE_EXTENDER_STATE=cluster keeps the allocations in the cluster, where "
+                             "this command cannot take its turn with the replicas: use the extender's allocation API "
+                             "(POST /v1/allocations, DELETE /v1/allocations/ID on its API port) instead\n")
+    assert not (tmp_path / "data").exists()  # nothing kept where no replica looks
+
+
 def test_allocate_a_missing_file(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(main, ["allocate", "--data-dir", str(tmp_path), str(tmp_path / "nope.json")])
     assert result.exit_code == EXIT_INVALID
