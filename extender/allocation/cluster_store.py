@@ -67,6 +67,11 @@ LEDGER_KEY = "allocations-resource-version"
 BINDS_KEY = "binds"
 BIND_TTL_S = 60.0
 """How long the ledger keeps a bind: long after every replica's pod watch has shown the pod bound."""
+MAX_BINDS_BYTES = 900_000
+"""The ledger's binds at most, encoded: a ConfigMap holds 1 MiB. Above it (thousands of binds a minute),
+the oldest binds this replica's pod watch has shown bound leave first: the pod cache counts them,
+here and, by then, in every replica that is not far behind. When no such bind is left, the write is
+refused with a reason rather than sent to a certain refusal."""
 CATCH_UP_S = 1.0
 """How long an admission waits for this replica's watch to reach the ledger before listing afresh."""
 TIMEOUT_S = 10.0
@@ -400,7 +405,10 @@ class ClusterAllocationStore:
         `revision` and holding its live binds and `binds`; the ledger as written."""
         now = time.time()
         entries = (*ledger.live_binds(), *(BindEntry(_spec(bind), now) for bind in binds))
-        data = {LEDGER_KEY: revision, BINDS_KEY: msgspec.json.encode(entries).decode()}
+        encoded = msgspec.json.encode(entries)
+        if len(encoded) > MAX_BINDS_BYTES:
+            entries, encoded = self._within_bound(entries)
+        data = {LEDGER_KEY: revision, BINDS_KEY: encoded.decode()}
         body = {"metadata": {"name": LEDGER, "namespace": self.namespace, "resourceVersion": ledger.resource_version},
                 "data": data}
         try:
@@ -411,6 +419,25 @@ class ClusterAllocationStore:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ClusterError(f"the API server's answer to the ledger's write cannot be read: {exc}") from exc
         return Ledger(written.metadata.resourceVersion, revision, entries)
+
+    def _within_bound(self, entries: tuple[BindEntry, ...]) -> tuple[tuple[BindEntry, ...], bytes]:
+        """`entries` without as many of the oldest binds already seen bound as it takes to fit
+        `MAX_BINDS_BYTES`; `ClusterError` when even all of those do not make room."""
+        size = 2 + sum(len(msgspec.json.encode(e)) + 1 for e in entries)  # [ ] and a comma each
+        dropped: set[str] = set()
+        for entry in sorted((e for e in entries if e.placement.key in self._seen), key=lambda e: e.at):
+            if size <= MAX_BINDS_BYTES:
+                break
+            dropped.add(entry.placement.key)
+            size -= len(msgspec.json.encode(entry)) + 1
+        kept = tuple(e for e in entries if e.placement.key not in dropped)
+        encoded = msgspec.json.encode(kept)
+        if len(encoded) > MAX_BINDS_BYTES:
+            raise ClusterError(f"the admission ledger {LEDGER} is full: {len(kept)} binds of the last "
+                               f"{BIND_TTL_S:.0f} s not yet seen bound take {len(encoded):,} bytes, above "
+                               f"{MAX_BINDS_BYTES:,}; binds resume as their pods show bound")
+        log.warning("admission ledger near its size limit: %d binds already seen bound left it early", len(dropped))
+        return kept, encoded
 
     def _undo(self, name: str) -> None:
         try:

@@ -410,3 +410,32 @@ def test_a_bound_pod_is_counted_once_though_both_the_ledger_and_the_pod_watch_ho
     assert call(b, "PUT", "/v1/allocations/once-full", caller, REQUEST)[0] == 409
     cluster.kubectl("delete", "pods", "--all", "-n", "ca-callers", "--wait=false", check=False)
     release_all(replicas, caller)
+
+
+def test_a_ledger_near_its_size_limit_drops_the_oldest_binds_seen_bound_and_refuses_with_a_reason_when_full(
+        cluster, two_stores, monkeypatch) -> None:
+    from extender.allocation import cluster_store
+    from extender.allocation.store import StoreUnavailable
+
+    a, _ = two_stores
+    cluster.kubectl("patch", "configmap", "site-extender-admission", "-n", "site-extender", "--type=merge",
+                    "-p", json.dumps({"data": {"binds": "[]"}}))  # the binds of the tests before: gone
+    for uid in ("seen-1", "seen-2", "unseen-1"):
+        admit_bind(a, uid)
+    a.seen_bound("seen-1")
+    a.seen_bound("seen-2")
+    three = len(json.loads(cluster_kubectl_ledger(a))["data"]["binds"])
+    monkeypatch.setattr(cluster_store, "MAX_BINDS_BYTES", three + 10)  # three binds fit, not four
+
+    admit_bind(a, "unseen-2")  # the oldest bind seen bound leaves to make room
+    ledger = json.loads(json.loads(cluster_kubectl_ledger(a))["data"]["binds"])
+    assert [e["placement"]["key"] for e in ledger] == ["seen-2", "unseen-1", "unseen-2"]
+
+    admit_bind(a, "unseen-3")  # seen-2 goes too
+    with pytest.raises(StoreUnavailable, match="the admission ledger site-extender-admission is full: 4 binds"):
+        admit_bind(a, "unseen-4")  # nothing seen bound is left to drop: refused, with the reason
+
+
+def cluster_kubectl_ledger(store) -> str:
+    return store.api.request("GET", "/api/v1/namespaces/site-extender/configmaps/site-extender-admission",
+                             timeout=4.0).decode()
