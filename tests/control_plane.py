@@ -15,6 +15,7 @@ import secrets
 import signal
 import ssl
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -135,6 +136,16 @@ class ControlPlane:
                  for doc in yaml.safe_load_all(file.read_text()) if doc and doc.get("kind") == "CustomResourceDefinition"]
         self.kubectl("wait", "--for=condition=Established", "--timeout=30s", *names)
         self._crds_installed = True
+
+    def apply_extender_access(self) -> None:
+        """deploy/'s namespace, the extender's ServiceAccount and its RBAC. Idempotent."""
+        self.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+
+    def import_inventory(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """`site-extender import ARGS...` with the admin's kubeconfig, as an operator runs it."""
+        env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "SITE_EXTENDER_KUBE": "kubeconfig"}
+        return subprocess.run([sys.executable, "-m", "extender.cli", "import", *args], capture_output=True,
+                              text=True, env=env, timeout=120, cwd=REPO)
 
 
 def _kubeconfig(url: str, ca: Path, token: str, user: str) -> dict:

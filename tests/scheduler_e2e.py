@@ -338,7 +338,7 @@ def keep_state_in_cluster(plane: ControlPlane) -> None:
     """What deploy/ and its set-up give an extender with SITE_EXTENDER_STATE=cluster: the CRDs, the
     namespace, its ServiceAccount and RBAC, the sample inventory imported as Sites and Regions."""
     plane.install_crds()
-    plane.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
-    env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig), "SITE_EXTENDER_KUBE": "kubeconfig"}
-    subprocess.run([sys.executable, "-m", "extender.cli", "import", str(REPO / "policy" / "inventory")],
-                   check=True, env=env, capture_output=True, timeout=120)
+    plane.apply_extender_access()
+    imported = plane.import_inventory(str(REPO / "policy" / "inventory"))
+    if imported.returncode != 0:
+        raise RuntimeError(f"site-extender import failed ({imported.returncode}):\n{imported.stderr}")

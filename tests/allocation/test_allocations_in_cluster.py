@@ -8,19 +8,15 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 
 import pytest
-import urllib3
 
 from tests.conftest import POLICY_DIR
-from tests.server import REPO, free_port, serve
+from tests.server import free_port, serve
 
 pytestmark = pytest.mark.process
 
@@ -53,13 +49,12 @@ def filter_body() -> str:
 @pytest.fixture(scope="module")
 def cluster(k8s, tmp_path_factory):
     k8s.install_crds()
-    k8s.apply(*(REPO / "deploy" / "base" / n for n in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+    k8s.apply_extender_access()
     inventory = tmp_path_factory.mktemp("ca-inventory")
     for name, content in (("sites.json", SITES), ("site_nodes.json", SITE_NODES), ("flavors.json", FLAVORS)):
         (inventory / name).write_text(json.dumps(content))
-    env = {**os.environ, "KUBECONFIG": str(k8s.kubeconfig), "SITE_EXTENDER_KUBE": "kubeconfig"}
-    subprocess.run([sys.executable, "-m", "extender.cli", "import", str(inventory)], check=True, env=env,
-                   capture_output=True, timeout=120)
+    imported = k8s.import_inventory(str(inventory))
+    assert imported.returncode == 0, imported.stderr
     k8s.kubectl("create", "namespace", "ca-callers", check=False)
     k8s.kubectl("create", "serviceaccount", "allocator", "-n", "ca-callers", check=False)
     k8s.kubectl("create", "serviceaccount", "nobody", "-n", "ca-callers", check=False)

@@ -6,27 +6,18 @@ resource collector updating one site's used figures changes the next answers of 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from tests.conftest import POLICY_DIR
-from tests.server import REPO, serve
+from tests.server import serve
 
 pytestmark = pytest.mark.process
 
 INVENTORY = POLICY_DIR / "inventory"
 FILTER = json.loads((POLICY_DIR / "samples" / "filter-cache.json").read_text())
 NODES = ("site1", "site2", "site3")
-
-
-def import_command(k8s, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": str(k8s.kubeconfig), "SITE_EXTENDER_KUBE": "kubeconfig"}
-    return subprocess.run([sys.executable, "-m", "extender.cli", "import", *args], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=REPO)
 
 
 def site(k8s, name: str) -> dict:
@@ -36,12 +27,12 @@ def site(k8s, name: str) -> dict:
 @pytest.fixture(scope="module")
 def cluster(k8s):
     k8s.install_crds()
-    k8s.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+    k8s.apply_extender_access()
     return k8s
 
 
 def test_a_dry_run_is_checked_by_the_server_and_stores_nothing(cluster) -> None:
-    result = import_command(cluster, str(INVENTORY), "--dry-run")
+    result = cluster.import_inventory(str(INVENTORY), "--dry-run")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "region.site-extender.io/region1 created (server dry run)" in lines
@@ -51,11 +42,11 @@ def test_a_dry_run_is_checked_by_the_server_and_stores_nothing(cluster) -> None:
 
 
 def test_import_applies_the_directory_and_again_changes_nothing(cluster) -> None:
-    first = import_command(cluster, str(INVENTORY))
+    first = cluster.import_inventory(str(INVENTORY))
     assert first.returncode == 0, first.stderr
     assert "site.site-extender.io/site4 created" in first.stdout.splitlines()
     versions = {n: site(cluster, n)["metadata"]["resourceVersion"] for n in ("site1", "site12")}
-    again = import_command(cluster, str(INVENTORY))
+    again = cluster.import_inventory(str(INVENTORY))
     assert again.returncode == 0, again.stderr
     assert {line.rsplit(" ", 1)[1] for line in again.stdout.splitlines()} == {"unchanged"}
     assert {n: site(cluster, n)["metadata"]["resourceVersion"] for n in ("site1", "site12")} == versions
@@ -66,7 +57,7 @@ def test_import_applies_the_directory_and_again_changes_nothing(cluster) -> None
 def test_import_of_a_broken_directory_says_what_is_wrong_and_writes_nothing(cluster, tmp_path) -> None:
     (tmp_path / "sites.json").write_text('{"sites": [{"id": "x"}]}')
     (tmp_path / "flavors.json").write_text('{"flavors": []}')
-    result = import_command(cluster, str(tmp_path))
+    result = cluster.import_inventory(str(tmp_path))
     assert result.returncode == 2
     assert "sites.json: Object missing required field `region` - at `$.sites[0]`" in result.stderr
     assert result.stdout == ""
@@ -79,7 +70,7 @@ def filter_answer(served) -> dict:
 
 
 def test_a_collector_updating_one_site_is_seen_by_the_next_filters(cluster, tmp_path) -> None:
-    assert import_command(cluster, str(INVENTORY)).returncode == 0
+    assert cluster.import_inventory(str(INVENTORY)).returncode == 0
     nodes = [{"apiVersion": "v1", "kind": "Node", "metadata": {"name": n, "labels": {"test": "cluster-inventory"}}}
              for n in NODES]
     cluster.kubectl("apply", "--server-side", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List",
@@ -118,7 +109,7 @@ def test_a_collector_updating_one_site_is_seen_by_the_next_filters(cluster, tmp_
             print(f"collector write to changed /filter answer: {time.monotonic() - written:.3f} s")
     finally:
         cluster.kubectl("delete", "node", *NODES, "--wait=false", check=False)
-        assert import_command(cluster, str(INVENTORY)).returncode == 0  # site1 as imported, for other tests
+        assert cluster.import_inventory(str(INVENTORY)).returncode == 0  # site1 as imported, for other tests
 
 
 def small_inventory(directory, *sites: tuple[str, str]) -> str:
@@ -138,7 +129,7 @@ def small_inventory(directory, *sites: tuple[str, str]) -> str:
 
 def test_prune_deletes_what_an_earlier_import_made_and_the_directory_no_longer_names(cluster, tmp_path) -> None:
     mine = "--field-manager=pr-test"  # the sample inventory's import (another manager) stays out of it
-    first = import_command(cluster, small_inventory(tmp_path / "one", ("pr-a", "pr-r1"), ("pr-b", "pr-r2")), mine)
+    first = cluster.import_inventory(small_inventory(tmp_path / "one", ("pr-a", "pr-r1"), ("pr-b", "pr-r2")), mine)
     assert first.returncode == 0, first.stderr
     # a Site someone else made, in a region the import is about to drop
     cluster.kubectl("apply", "--server-side", "--field-manager=someone-else", "-f", "-", input=json.dumps({
@@ -146,12 +137,12 @@ def test_prune_deletes_what_an_earlier_import_made_and_the_directory_no_longer_n
         "spec": {"id": "pr-foreign", "region": "pr-r2", "zone": "pr-foreign-az"}}))
     smaller = small_inventory(tmp_path / "two", ("pr-a", "pr-r1"))
 
-    dry = import_command(cluster, smaller, "--prune", "--dry-run", mine)
+    dry = cluster.import_inventory(smaller, "--prune", "--dry-run", mine)
     assert dry.returncode == 0, dry.stderr
     assert "site.site-extender.io/pr-b pruned (server dry run)" in dry.stdout.splitlines()
     assert site(cluster, "pr-b")["spec"]["id"] == "pr-b"  # a dry run deletes nothing
 
-    pruned = import_command(cluster, smaller, "--prune", mine)
+    pruned = cluster.import_inventory(smaller, "--prune", mine)
     assert pruned.returncode == 0, pruned.stderr
     lines = pruned.stdout.splitlines()
     assert "site.site-extender.io/pr-a unchanged" in lines
@@ -167,7 +158,7 @@ def test_prune_deletes_what_an_earlier_import_made_and_the_directory_no_longer_n
 
 def test_prune_never_deletes_a_site_that_still_holds_a_vm_and_writes_nothing(cluster, tmp_path) -> None:
     mine = "--field-manager=pr-test-vm"
-    assert import_command(cluster, small_inventory(tmp_path / "one", ("pr-c", "pr-r3"), ("pr-d", "pr-r3")),
+    assert cluster.import_inventory(small_inventory(tmp_path / "one", ("pr-c", "pr-r3"), ("pr-d", "pr-r3")),
                           mine).returncode == 0
     cluster.kubectl("create", "namespace", "pr-vms", check=False)
     cluster.kubectl("apply", "-f", "-", input=json.dumps({
@@ -183,7 +174,7 @@ def test_prune_never_deletes_a_site_that_still_holds_a_vm_and_writes_nothing(clu
     (tmp_path / "two" / "sites.json").write_text(json.dumps({"sites": [
         {"id": "pr-c", "region": "pr-r3", "az": "pr-c-az", "status": "Sellout"}]}))
 
-    result = import_command(cluster, changed, "--prune", mine)
+    result = cluster.import_inventory(changed, "--prune", mine)
     assert result.returncode == 2
     assert ("site pr-d is not in the directory but still holds allocation site-extender/pr-held, pod pr-vms/vm: "
             "not pruned") in result.stderr

@@ -10,13 +10,11 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.server import REPO
-
 pytestmark = pytest.mark.process
 
 
 def test_the_extender_service_account_may_watch_nodes_but_not_read_secrets(k8s) -> None:
-    k8s.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+    k8s.apply_extender_access()
     token = k8s.token_for("site-extender", "site-scheduler")
     with k8s.api_client(k8s.kubeconfig_for_token(token, "site-scheduler")) as api:
         core = client.CoreV1Api(api)

@@ -18,7 +18,7 @@ from extender.kube import events
 from extender.kube.events import MAX_QUEUED, EventRecorder, PodRef
 from extender.kube.ratelimit import TokenBucket
 from extender.kube.transport import Transport
-from tests.server import REPO, serve
+from tests.server import serve
 
 pytestmark = pytest.mark.process
 
@@ -30,7 +30,7 @@ holds system:kube-scheduler, which grants events by itself and would hide a gap 
 
 @pytest.fixture(scope="module")
 def cluster(k8s):
-    k8s.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+    k8s.apply_extender_access()
     with k8s.api_client() as api:
         core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
         try:

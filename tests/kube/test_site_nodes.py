@@ -8,18 +8,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from datetime import datetime
 
 import pytest
 
-from extender.domain.model import Host, Site
+from extender.domain.model import Site
 from extender.kube.site_nodes import NODE_LEASE_SECONDS, Advertised, advertise
 from tests.builders import make_host
-from tests.server import REPO, serve
+from tests.server import serve
 
 pytestmark = pytest.mark.process
 
@@ -75,13 +73,12 @@ def renewed(k8s, name: str) -> datetime | None:
 @pytest.fixture(scope="module")
 def cluster(k8s, tmp_path_factory):
     k8s.install_crds()
-    k8s.apply(*(REPO / "deploy" / "base" / n for n in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+    k8s.apply_extender_access()
     inventory = tmp_path_factory.mktemp("sn-inventory")
     for name, content in (("sites.json", SITES), ("site_nodes.json", SITE_NODES), ("flavors.json", FLAVORS)):
         (inventory / name).write_text(json.dumps(content))
-    env = {**os.environ, "KUBECONFIG": str(k8s.kubeconfig), "SITE_EXTENDER_KUBE": "kubeconfig"}
-    subprocess.run([sys.executable, "-m", "extender.cli", "import", str(inventory)], check=True, env=env,
-                   capture_output=True, timeout=120)
+    imported = k8s.import_inventory(str(inventory))
+    assert imported.returncode == 0, imported.stderr
     k8s.kubectl("apply", "--server-side", "-f", "-", input=json.dumps(
         {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "sn-foreign", "labels": {"owner": "someone"}}}))
     yield k8s

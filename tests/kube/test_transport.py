@@ -11,7 +11,7 @@ from kubernetes import client
 from extender.errors import ApiError, ConflictError, NotFoundError
 from extender.kube.api import bind_pod, patch_pod, read_pod
 from extender.kube.transport import Transport
-from tests.server import REPO, free_port
+from tests.server import free_port
 
 pytestmark = pytest.mark.process
 
@@ -60,7 +60,7 @@ def test_error_statuses_keep_the_api_servers_message(k8s, pending_pod) -> None:
 
 def test_the_clients_credentials_are_used_and_a_refusal_names_the_user(k8s, pending_pod) -> None:
     namespace, _, _ = pending_pod
-    k8s.apply(*(REPO / "deploy" / "base" / name for name in ("namespace.yaml", "serviceaccount.yaml", "rbac.yaml")))
+    k8s.apply_extender_access()
     token = k8s.token_for("site-extender", "site-scheduler")
     with k8s.api_client(k8s.kubeconfig_for_token(token, "transport")) as api:
         assert read_pod(Transport(api), namespace, "vm", 4.0).metadata.name == "vm"  # may get pods
